@@ -1,0 +1,253 @@
+"""Reversal bandit (after Wang et al. 2016; TASKS.md section 2): k Bernoulli arms whose best arm changes.
+
+Each episode draws the arm probabilities (by default p and 1 - p with p uniform in [0, 1]; or p from
+``p_choices``; or the fixed ``probabilities``, assigned to the arms in a random order unless
+``shuffle_arms=False``; with k > 2 arms the draws are independent per arm). Then the reversals: by default exactly
+one, at a step drawn uniformly in [T/4, 3T/4] (so that both phases last at least a quarter of the episode); with
+``hazard_rate=h`` instead, every step 1..T-1 is a reversal with probability h (0 gives none). A reversal swaps the
+best arm's probability with that of a uniformly drawn other arm (with 2 arms: the arms swap). A (T, k) table of
+uniforms, drawn at reset too, decides the Bernoulli rewards: pulling arm a at step t pays 1 if u[t, a] < p_t[a].
+
+Observation (float32): bias, t/T, previous reward, previous action one-hot (k). Rewards are 0 or 1.
+Info (about the pull the next action makes, i.e. the step of the observation returned): arm_probabilities (k,),
+best_arm, reversal (the probabilities changed at this step). The final observation (t = T) repeats the last
+probabilities. The reset info also carries reversal_mask (T,) bool: the steps where a reversal happens.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv, check_int_arg, check_probabilities_arg
+
+
+@dataclass(frozen=True)
+class ReversalBanditConfig:
+    """The task's settings, checked at construction (errors name the keyword argument)."""
+
+    n_arms: int = 2
+    episode_length: int = 100
+    probabilities: Sequence[float] | None = None
+    p_choices: Sequence[float] | None = None
+    shuffle_arms: bool = True
+    hazard_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        check_int_arg("n_arms", self.n_arms, 2)
+        check_int_arg("episode_length", self.episode_length, 1)
+        if self.probabilities is not None and self.p_choices is not None:
+            raise ValueError("give either probabilities (a fixed set) or p_choices (values to draw from), not both")
+        if self.probabilities is not None:
+            probs = check_probabilities_arg("probabilities", self.probabilities)
+            if probs.shape != (self.n_arms,):
+                raise ValueError(f"probabilities must hold n_arms={self.n_arms} values, got shape {probs.shape}")
+            object.__setattr__(self, "probabilities", tuple(probs.tolist()))
+        if self.p_choices is not None:
+            choices = check_probabilities_arg("p_choices", self.p_choices)
+            if choices.ndim != 1 or choices.size == 0:
+                raise ValueError(f"p_choices must be a non-empty list of probabilities, got {self.p_choices!r}")
+            object.__setattr__(self, "p_choices", tuple(choices.tolist()))
+        if not isinstance(self.shuffle_arms, bool):
+            raise TypeError(f"shuffle_arms must be a bool, got {self.shuffle_arms!r}")
+        h = self.hazard_rate
+        if h is not None and (
+            isinstance(h, bool) or not isinstance(h, numbers.Real) or not 0.0 <= h <= 1.0  # also refuses NaN
+        ):
+            raise ValueError(f"hazard_rate must be None or a probability in [0, 1], got {h!r}")
+
+
+def draw_initial_probabilities(rng: np.random.Generator, config: ReversalBanditConfig) -> np.ndarray:
+    """Arm probabilities at the start of an episode, (k,) float64."""
+    k = config.n_arms
+    if config.probabilities is not None:
+        probs = np.array(config.probabilities, dtype=np.float64)
+        return rng.permutation(probs) if config.shuffle_arms else probs
+    if k == 2:
+        p = rng.choice(config.p_choices) if config.p_choices is not None else rng.random()
+        return np.array([p, 1.0 - p], dtype=np.float64)
+    return rng.choice(config.p_choices, size=k) if config.p_choices is not None else rng.random(k)
+
+
+def draw_reversal_mask(rng: np.random.Generator, config: ReversalBanditConfig) -> np.ndarray:
+    """(T,) bool: the steps at which the probabilities change (never step 0)."""
+    T = config.episode_length
+    mask = np.zeros(T, dtype=np.bool_)
+    if config.hazard_rate is not None:
+        mask[1:] = rng.random(T - 1) < config.hazard_rate
+    elif T >= 2:
+        low = max(1, T // 4)
+        mask[rng.integers(low, max(low, (3 * T) // 4) + 1)] = True
+    return mask
+
+
+def draw_bandit_episode(rng: np.random.Generator, config: ReversalBanditConfig) -> dict[str, np.ndarray]:
+    """All the randomness of one episode. probabilities (T + 1, k) (row T repeats row T - 1), uniforms (T, k)."""
+    T, k = config.episode_length, config.n_arms
+    probs = draw_initial_probabilities(rng, config)
+    reversal_mask = draw_reversal_mask(rng, config)
+    partners = rng.integers(1, k, size=T)  # offset from the best arm of the arm it swaps with
+    uniforms = rng.random((T, k))
+    table = np.empty((T + 1, k), dtype=np.float64)
+    start = 0
+    for step in np.flatnonzero(reversal_mask):
+        table[start:step] = probs
+        best = int(np.argmax(probs))
+        other = (best + int(partners[step])) % k
+        probs = probs.copy()
+        probs[best], probs[other] = probs[other], probs[best]
+        start = step
+    table[start:] = probs
+    return {"probabilities": table, "uniforms": uniforms, "reversal_mask": reversal_mask}
+
+
+# Colours of the rgb_array frame.
+_BG = (16, 16, 24)
+_REWARD, _NO_REWARD = (60, 200, 90), (220, 60, 60)
+_REVERSAL = (250, 200, 40)
+_BAR = (150, 150, 170)
+_CURSOR = (255, 255, 255)
+
+
+class ReversalBanditBatch(EpisodeBatch):
+    """B bandit episodes in lock-step. Tables: probabilities (B, T + 1, k), uniforms (B, T + 1, k) (row T unused),
+    reversal (B, T + 1) bool."""
+
+    def __init__(self, config: ReversalBanditConfig, num_envs: int) -> None:
+        super().__init__(num_envs, config.episode_length)
+        self.config = config
+        self.n_actions = config.n_arms
+        T, k = config.episode_length, config.n_arms
+        self.probabilities = np.zeros((num_envs, T + 1, k), dtype=np.float64)
+        self.uniforms = np.ones((num_envs, T + 1, k), dtype=np.float64)
+        self.reversal = np.zeros((num_envs, T + 1), dtype=np.bool_)
+
+    def draw_episode(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return draw_bandit_episode(rng, self.config)
+
+    def load_tables(self, index: int, episode: dict[str, np.ndarray]) -> None:
+        T = self.episode_length
+        self.probabilities[index] = episode["probabilities"]
+        self.uniforms[index, :T] = episode["uniforms"]
+        self.reversal[index, :T] = episode["reversal_mask"]
+
+    def observation_space(self) -> gym.spaces.Box:
+        # All inputs lie in [0, 1]; the bias (always 1) gets [0, 1] too: Gymnasium warns when a low equals its high.
+        low = np.zeros(3 + self.n_actions, dtype=np.float32)
+        high = np.ones(3 + self.n_actions, dtype=np.float32)
+        return gym.spaces.Box(low, high, dtype=np.float32)
+
+    def task_inputs(self) -> np.ndarray:
+        return np.zeros((self.num_envs, 0), dtype=np.float32)
+
+    def rewards(self, actions: np.ndarray) -> np.ndarray:
+        u = self.uniforms[self.rows, self.t, actions]
+        return (u < self.probabilities[self.rows, self.t, actions]).astype(np.float64)
+
+    def step_infos(self) -> dict[str, np.ndarray]:
+        probs = self.probabilities[self.rows, self.t]
+        reversal = self.reversal[self.rows, self.t]
+        return {"arm_probabilities": probs, "best_arm": np.argmax(probs, axis=1), "reversal": reversal}
+
+    def episode_info(self, episode: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {"reversal_mask": episode["reversal_mask"].copy()}
+
+    # --- rendering -----------------------------------------------------------------------------------------------
+    def render_rgb(self, index: int) -> np.ndarray:
+        """Left: the pull timeline, one row per arm, one column per step: background brightness = the arm's
+        probability, green/red = pulled and rewarded/not, yellow ticks at reversals. Right: bars of the current
+        probabilities, the last pulled arm outlined in the colour of its reward."""
+        T, k = self.episode_length, self.n_actions
+        t = int(self.t[index])
+        now = min(t, T - 1)
+        seen = np.arange(T) <= now
+        probs = self.probabilities[index, :T]  # (T, k)
+        shade = (40 + 120 * probs.T[..., None]).astype(np.uint8) * np.ones(3, dtype=np.uint8)  # (k, T, 3)
+        cell = np.where(seen[None, :, None], shade, np.array(_BG, dtype=np.uint8))
+        pulled = self.actions[index, :T]
+        played = np.flatnonzero(np.arange(T) < t)
+        won = self.rewards_seen[index, played] > 0
+        cell[pulled[played], played] = np.where(won[:, None], _REWARD, _NO_REWARD)
+        marks = np.zeros((2, T, 3), dtype=np.uint8)
+        marks[:] = _BG
+        marks[0, np.flatnonzero(seen & self.reversal[index, :T])] = _REVERSAL
+        marks[1, now] = _CURSOR
+        width = max(1, min(4, 1200 // T))
+        heights = np.array([16] * k + [4, 4])
+        timeline = np.repeat(np.repeat(np.concatenate([cell, marks]), heights, axis=0), width, axis=1)
+
+        bars = np.zeros((heights.sum(), 24 * k, 3), dtype=np.uint8)
+        bars[:] = _BG
+        top = 16 * k
+        for a in range(k):
+            x = 24 * a + 4
+            if t > 0 and pulled[t - 1] == a:
+                bars[:top, x - 2 : x + 18] = _REWARD if self.rewards_seen[index, t - 1] > 0 else _NO_REWARD
+                bars[2 : top - 2, x : x + 16] = _BG
+            height = int(round(self.probabilities[index, now, a] * (top - 4)))
+            bars[top - 2 - height : top - 2, x : x + 16] = _BAR
+        gap = np.zeros((heights.sum(), 12, 3), dtype=np.uint8)
+        gap[:] = _BG
+        frame = np.concatenate([timeline, gap, bars], axis=1)
+        return np.pad(frame, ((8, 8), (8, 8), (0, 0)), constant_values=_BG[0]).astype(np.uint8)
+
+    def render_ansi(self, index: int) -> str:
+        T, k = self.episode_length, self.n_actions
+        t = int(self.t[index])
+        now = min(t, T - 1)
+        reversals = np.flatnonzero(self.reversal[index, : now + 1])
+        lines = [f"ReversalBandit pull {t}/{T}  reversals so far: {reversals.size} at steps {reversals.tolist()}"]
+        pulled, rewards = self.actions[index, :t], self.rewards_seen[index, :t]
+        best = int(np.argmax(self.probabilities[index, now]))
+        for a in range(k):
+            n_pulls, n_wins = int(np.sum(pulled == a)), int(np.sum(rewards[pulled == a]))
+            line = f"  arm {a}: p={self.probabilities[index, now, a]:.2f}{' (best)' if a == best else '       '}"
+            line += f"  pulls {n_pulls:3d}  rewards {n_wins:3d}"
+            if t > 0 and pulled[-1] == a:
+                line += f"  <- last pull, reward {rewards[-1]:.0f}"
+            lines.append(line)
+        if t >= T:
+            lines.append(f"  episode over (truncated): total reward {rewards.sum():.0f}")
+        return "\n".join(lines) + "\n"
+
+
+class ReversalBanditEnv(EpisodicEnv):
+    """Single reversal-bandit episode (see the module docstring)."""
+
+    def __init__(
+        self,
+        n_arms: int = 2,
+        episode_length: int = 100,
+        probabilities: Sequence[float] | None = None,
+        p_choices: Sequence[float] | None = None,
+        shuffle_arms: bool = True,
+        hazard_rate: float | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.config = ReversalBanditConfig(n_arms, episode_length, probabilities, p_choices, shuffle_arms,
+                                           hazard_rate)
+        super().__init__(ReversalBanditBatch(self.config, 1), render_mode)
+
+
+class ReversalBanditVectorEnv(EpisodicVectorEnv):
+    """``num_envs`` bandit episodes stepped with numpy array operations; same episodes as SyncVectorEnv."""
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        n_arms: int = 2,
+        episode_length: int = 100,
+        probabilities: Sequence[float] | None = None,
+        p_choices: Sequence[float] | None = None,
+        shuffle_arms: bool = True,
+        hazard_rate: float | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.config = ReversalBanditConfig(n_arms, episode_length, probabilities, p_choices, shuffle_arms,
+                                           hazard_rate)
+        super().__init__(ReversalBanditBatch(self.config, check_int_arg("num_envs", num_envs, 1)), render_mode)

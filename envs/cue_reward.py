@@ -1,0 +1,314 @@
+"""Cue-reward association (Backpropamine, 2019; TASKS.md section 2): which of 4 random cues brings reward?
+
+Each episode draws ``n_cues`` distinct random ±1 cues of ``cue_size`` bits and picks one as the target. The
+episode is a sequence of trials, each ``trial_length`` = 5..8 steps (uniform):
+
+    blank | cue zone: L - 3 steps, ``cues_per_trial`` of them show a cue, the rest blank | go | blank
+
+At the go step (go bit on) action 1 means "the target was shown in this trial", 0 "it was not"; the right answer
+earns +1 and the wrong one -1, seen as the previous-reward input of the next step. On every other step the
+action does not matter and earns 0 (as in the paper).
+
+Which cues a trial shows (our choice; the paper says "2 of the 4 cues"): with probability ``target_probability``
+(0.5) the trial shows the target plus ``cues_per_trial - 1`` distinct non-target cues, otherwise
+``cues_per_trial`` distinct non-targets, in a random order. With 4 cues and 2 per trial this is exactly a
+uniformly random pair of distinct cues (3 of the 6 pairs hold the target); for other sizes it keeps "target
+shown" at one trial in two, so that always answering 1 (or 0) earns 0 on average. Trials are laid back to back;
+the last one may be cut by the end of the episode (then no answer is asked for it).
+
+Observation (float32): cue bits (0 on steps without a cue), go bit, bias, t/T, previous reward, previous action
+one-hot (2) -- 26 inputs by default. Info (about the step of the observation returned, i.e. the step the next
+action answers): target, cue (index shown, -1 none), trial, step_in_trial, trial_length, trial_start, go,
+target_shown (the target is among this trial's cues); the final observation (t = T) has trial = step_in_trial =
+cue = -1 and trial_length = 0. The reset info also carries the cues (n_cues, cue_size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv, check_int_arg
+
+N_ACTIONS = 2  # 0 = "target not shown", 1 = "target shown"
+
+
+@dataclass(frozen=True)
+class CueRewardConfig:
+    """The task's settings, checked at construction (errors name the keyword argument)."""
+
+    n_cues: int = 4
+    cue_size: int = 20
+    episode_length: int = 120
+    cues_per_trial: int = 2
+    trial_length: tuple[int, int] = (5, 8)
+    target_probability: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_int_arg("cues_per_trial", self.cues_per_trial, 1)
+        check_int_arg("cue_size", self.cue_size, 1)
+        check_int_arg("episode_length", self.episode_length, 1)
+        check_int_arg("n_cues", self.n_cues, 2)
+        if self.n_cues < self.cues_per_trial + 1:
+            raise ValueError(
+                f"n_cues must be at least cues_per_trial + 1 = {self.cues_per_trial + 1} (a trial without the "
+                f"target shows {self.cues_per_trial} distinct non-target cues), got {self.n_cues}"
+            )
+        if self.n_cues > 2**self.cue_size:
+            raise ValueError(f"n_cues={self.n_cues} distinct cues do not exist with cue_size={self.cue_size} bits")
+        if not isinstance(self.trial_length, Sequence) or len(self.trial_length) != 2:
+            raise TypeError(f"trial_length must be a pair (min, max), got {self.trial_length!r}")
+        shortest = self.cues_per_trial + 3
+        low = check_int_arg("trial_length[0]", self.trial_length[0], shortest)
+        high = check_int_arg("trial_length[1]", self.trial_length[1], low)
+        object.__setattr__(self, "trial_length", (low, high))
+        p = self.target_probability
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"target_probability must be a number in [0, 1], got {p!r}")
+
+
+def draw_cues(rng: np.random.Generator, n_cues: int, cue_size: int) -> np.ndarray:
+    """``n_cues`` distinct random ±1 vectors, (n_cues, cue_size) float32."""
+    while True:
+        cues = rng.integers(0, 2, size=(n_cues, cue_size)) * 2 - 1
+        same = (cues[:, None, :] == cues[None, :, :]).all(axis=2)  # (n_cues, n_cues)
+        if same.sum() == n_cues:  # only the diagonal
+            return cues.astype(np.float32)
+
+
+def draw_cue_reward_episode(rng: np.random.Generator, config: CueRewardConfig) -> dict[str, np.ndarray]:
+    """All the randomness of one episode: cues, target and trial schedule. Step tables are (T + 1,), row T padding."""
+    n, T, c = config.n_cues, config.episode_length, config.cues_per_trial
+    low, high = config.trial_length
+    cues = draw_cues(rng, n, config.cue_size)
+    target = int(rng.integers(n))
+
+    n_trials = T // low + 1  # enough trials to cover T steps
+    lengths = rng.integers(low, high + 1, size=n_trials)
+    shown = rng.random(n_trials) < config.target_probability
+    # Cues of each trial: c distinct non-targets, the first replaced by the target when shown, then shuffled.
+    non_targets = np.delete(np.arange(n), target)
+    picks = non_targets[np.argsort(rng.random((n_trials, n - 1)), axis=1)[:, :c]]
+    picks[shown, 0] = target
+    picks = np.take_along_axis(picks, np.argsort(rng.random((n_trials, c)), axis=1), axis=1)
+    # Their positions: c distinct slots among the L - 3 slots of the cue zone, in increasing order.
+    keys = rng.random((n_trials, high - 3))
+    keys[np.arange(high - 3)[None, :] >= (lengths - 3)[:, None]] = 2.0  # slots beyond the zone come last
+    slots = np.sort(np.argsort(keys, axis=1)[:, :c], axis=1)
+
+    ends = np.cumsum(lengths)  # ends[-1] > T
+    starts = ends - lengths
+    steps = np.arange(T + 1)
+    trial = np.searchsorted(ends, steps, side="right")
+    step_in_trial = steps - starts[trial]
+    trial_length = lengths[trial]
+    go = step_in_trial == trial_length - 2
+    trial_start = step_in_trial == 0
+    target_shown = shown[trial]
+    trial[T], step_in_trial[T], trial_length[T] = -1, -1, 0  # row T (the final observation) is in no trial
+    go[T] = trial_start[T] = target_shown[T] = False
+    cue = np.full(T + 1, -1, dtype=np.int64)
+    positions = starts[:, None] + 1 + slots
+    inside = positions < T
+    cue[positions[inside]] = picks[inside]
+    return {
+        "cues": cues,
+        "target": np.int64(target),
+        "cue": cue,
+        "trial": trial,
+        "step_in_trial": step_in_trial,
+        "trial_length": trial_length,
+        "trial_start": trial_start,
+        "go": go,
+        "target_shown": target_shown,
+    }
+
+
+_STEP_TABLES = ("cue", "trial", "step_in_trial", "trial_length", "trial_start", "go", "target_shown")
+
+# Colours of the rgb_array frame.
+_BG = (16, 16, 24)
+_BLANK = (80, 80, 90)
+_BIT_ON, _BIT_OFF = (235, 235, 235), (0, 0, 0)
+_TARGET = (250, 200, 40)
+_GO = (250, 200, 40)
+_ACTION_COLOURS = ((255, 140, 60), (80, 140, 255))  # 0 = "not shown", 1 = "shown"
+_REWARD_COLOURS = {1.0: (60, 200, 90), -1.0: (220, 60, 60), 0.0: _BLANK}
+_TRIAL_LINE = (110, 110, 170)
+_CURSOR = (255, 255, 255)
+
+
+class CueRewardBatch(EpisodeBatch):
+    """B cue-reward episodes in lock-step. Tables: cues (B, n_cues, cue_size), step tables (B, T + 1)."""
+
+    n_actions = N_ACTIONS
+
+    def __init__(self, config: CueRewardConfig, num_envs: int) -> None:
+        super().__init__(num_envs, config.episode_length)
+        self.config = config
+        T = config.episode_length
+        self.cues = np.zeros((num_envs, config.n_cues, config.cue_size), dtype=np.float32)
+        self.target = np.zeros(num_envs, dtype=np.int64)
+        self.tables = {
+            "cue": np.full((num_envs, T + 1), -1, dtype=np.int64),
+            "trial": np.full((num_envs, T + 1), -1, dtype=np.int64),
+            "step_in_trial": np.full((num_envs, T + 1), -1, dtype=np.int64),
+            "trial_length": np.zeros((num_envs, T + 1), dtype=np.int64),
+            "trial_start": np.zeros((num_envs, T + 1), dtype=np.bool_),
+            "go": np.zeros((num_envs, T + 1), dtype=np.bool_),
+            "target_shown": np.zeros((num_envs, T + 1), dtype=np.bool_),
+        }
+
+    def draw_episode(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return draw_cue_reward_episode(rng, self.config)
+
+    def load_tables(self, index: int, episode: dict[str, np.ndarray]) -> None:
+        self.cues[index] = episode["cues"]
+        self.target[index] = episode["target"]
+        for key in _STEP_TABLES:
+            self.tables[key][index] = episode[key]
+
+    def observation_space(self) -> gym.spaces.Box:
+        size = self.config.cue_size
+        # The bias (always 1) gets [0, 1]: Gymnasium's env checker warns on every gym.make when a low equals its high.
+        low = np.array([-1.0] * size + [0.0] + [0.0, 0.0, -1.0] + [0.0] * N_ACTIONS, dtype=np.float32)
+        high = np.array([1.0] * size + [1.0] + [1.0, 1.0, 1.0] + [1.0] * N_ACTIONS, dtype=np.float32)
+        return gym.spaces.Box(low, high, dtype=np.float32)
+
+    def task_inputs(self) -> np.ndarray:
+        cue = self.tables["cue"][self.rows, self.t]
+        bits = self.cues[self.rows, np.maximum(cue, 0)] * (cue >= 0)[:, None]
+        go = self.tables["go"][self.rows, self.t].astype(np.float32)
+        return np.concatenate([bits, go[:, None]], axis=1)
+
+    def rewards(self, actions: np.ndarray) -> np.ndarray:
+        go = self.tables["go"][self.rows, self.t]
+        correct = actions == self.tables["target_shown"][self.rows, self.t]
+        return np.where(go, np.where(correct, 1.0, -1.0), 0.0)
+
+    def step_infos(self) -> dict[str, np.ndarray]:
+        infos = {"target": self.target.copy()}
+        for key in _STEP_TABLES:
+            infos[key] = self.tables[key][self.rows, self.t]
+        return infos
+
+    def episode_info(self, episode: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {"cues": episode["cues"].copy()}
+
+    # --- rendering -----------------------------------------------------------------------------------------------
+    def render_rgb(self, index: int) -> np.ndarray:
+        """Left: the cues as columns of bits (target framed). Right: the episode's timeline, one column per step
+        up to the current one: target marker, cue bits, go, action and reward rows; lines at trial starts."""
+        T, size, n = self.episode_length, self.config.cue_size, self.config.n_cues
+        t = int(self.t[index])
+        seen = np.arange(T + 1) <= min(t, T - 1)  # steps whose input has been shown
+        played = np.arange(T + 1) < t
+        cue = self.tables["cue"][index]
+        cell = np.zeros((size + 5, T, 3), dtype=np.uint8)  # rows: marker, bits, go, action, reward, cursor
+        cell[:] = _BG
+        bits = np.where(cue[:T, None] >= 0, self.cues[index][np.maximum(cue[:T], 0)], 0.0).T  # (size, T)
+        colours = np.where(bits[..., None] > 0, _BIT_ON, np.where(bits[..., None] < 0, _BIT_OFF, _BLANK))
+        cell[1 : size + 1] = np.where(seen[None, :T, None], colours, _BG)
+        cell[0, seen[:T] & (cue[:T] == self.target[index])] = _TARGET
+        cell[size + 1, seen[:T] & self.tables["go"][index, :T]] = _GO
+        actions = self.actions[index, :T]
+        for a, colour in enumerate(_ACTION_COLOURS):
+            cell[size + 2, played[:T] & (actions == a)] = colour
+        for value, colour in _REWARD_COLOURS.items():
+            cell[size + 3, played[:T] & (self.rewards_seen[index, :T] == value)] = colour
+        cell[size + 4, min(t, T - 1)] = _CURSOR
+
+        width = max(1, min(4, 1200 // T))
+        heights = np.array([2] + [4] * size + [8, 8, 8, 4])
+        timeline = np.repeat(np.repeat(cell, heights, axis=0), width, axis=1)
+        starts = np.flatnonzero(seen[:T] & self.tables["trial_start"][index, :T])
+        timeline[heights[0] :, starts * width] = _TRIAL_LINE
+
+        panel = np.zeros((heights.sum(), n * 12, 3), dtype=np.uint8)
+        panel[:] = _BG
+        for j in range(n):
+            x = j * 12 + 2
+            if j == self.target[index]:
+                panel[: 2 + 4 * size + 2, x - 2 : x + 10] = _TARGET
+            column = np.where(self.cues[index, j][:, None] > 0, _BIT_ON, _BIT_OFF)
+            panel[2 : 2 + 4 * size, x : x + 8] = np.repeat(column, 4, axis=0)[:, None, :]
+        gap = np.zeros((heights.sum(), 12, 3), dtype=np.uint8)
+        gap[:] = _BG
+        frame = np.concatenate([panel, gap, timeline], axis=1)
+        return np.pad(frame, ((8, 8), (8, 8), (0, 0)), constant_values=_BG[0]).astype(np.uint8)
+
+    def render_ansi(self, index: int) -> str:
+        T, target = self.episode_length, int(self.target[index])
+        t = int(self.t[index])
+        now = min(t, T - 1)
+        trial = int(self.tables["trial"][index, now])
+        first = now - int(self.tables["step_in_trial"][index, now])
+        length = int(self.tables["trial_length"][index, now])
+        lines = [
+            f"CueReward step {t}/{T}  trial {trial} (step {now - first + 1} of {length})  target C{target}  "
+            f"target shown this trial: {'yes' if self.tables['target_shown'][index, now] else 'no'}"
+        ]
+        for j in range(self.config.n_cues):
+            bits = "".join("+" if b > 0 else "-" for b in self.cues[index, j])
+            lines.append(f"  C{j}{'*' if j == target else ' '} {bits}")
+        tokens = []
+        for s in range(first, min(first + length, T)):
+            c = int(self.tables["cue"][index, s])
+            if s > now:
+                token = "_"
+            elif self.tables["go"][index, s]:
+                token = "GO"
+                if s < t:
+                    token += f"->{self.actions[index, s]} ({self.rewards_seen[index, s]:+.0f})"
+            elif c >= 0:
+                token = f"C{c}{'*' if c == target else ''}"
+            else:
+                token = "."
+            tokens.append(f"[{token}]" if s == now and t < T else token)
+        lines.append("  trial: " + " ".join(tokens))
+        if t > 0:
+            lines.append(f"  last action {self.actions[index, t - 1]}, reward {self.rewards_seen[index, t - 1]:+.0f}")
+        if t >= T:
+            lines.append("  episode over (truncated)")
+        return "\n".join(lines) + "\n"
+
+
+class CueRewardEnv(EpisodicEnv):
+    """Single cue-reward episode (see the module docstring). Keyword arguments are those of CueRewardConfig."""
+
+    def __init__(
+        self,
+        n_cues: int = 4,
+        cue_size: int = 20,
+        episode_length: int = 120,
+        cues_per_trial: int = 2,
+        trial_length: tuple[int, int] = (5, 8),
+        target_probability: float = 0.5,
+        render_mode: str | None = None,
+    ) -> None:
+        self.config = CueRewardConfig(n_cues, cue_size, episode_length, cues_per_trial, trial_length,
+                                      target_probability)
+        super().__init__(CueRewardBatch(self.config, 1), render_mode)
+
+
+class CueRewardVectorEnv(EpisodicVectorEnv):
+    """``num_envs`` cue-reward episodes stepped with numpy array operations; same episodes as SyncVectorEnv."""
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        n_cues: int = 4,
+        cue_size: int = 20,
+        episode_length: int = 120,
+        cues_per_trial: int = 2,
+        trial_length: tuple[int, int] = (5, 8),
+        target_probability: float = 0.5,
+        render_mode: str | None = None,
+    ) -> None:
+        self.config = CueRewardConfig(n_cues, cue_size, episode_length, cues_per_trial, trial_length,
+                                      target_probability)
+        super().__init__(CueRewardBatch(self.config, check_int_arg("num_envs", num_envs, 1)), render_mode)
