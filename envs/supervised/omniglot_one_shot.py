@@ -1,0 +1,64 @@
+"""Omniglot N-way k-shot classification (Miconi et al. 2018: 5-way 1-shot), one image per step.
+
+Each episode picks ``n_way`` random classes of ``split`` (label j for the j-th; with ``rotate`` every class is
+turned by its own random multiple of 90 degrees, a new class for the task) and shows ``n_shots`` rounds, each
+presenting one new drawing of every class, in random order, with its label. The last step shows one more
+drawing of one of the classes (random), without label. Output: ``n_way`` logits; cross-entropy on the last step
+only. Defaults: 5 x 1 + 1 = 6 steps.
+
+Observation: the S x S image flattened row by row (pixels in [0, 1], ink 1), then the label one-hot (all zero
+on the test step): ``obs[:S*S].reshape(S, S)`` is the image for a conv net. Classes: ``split`` "train" or
+"test" (the last ``n_test_classes`` of a fixed shuffle are held out, see envs.supervised.data.omniglot_split).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv, check_int
+from envs.supervised.characters import CharacterPool
+
+
+class OmniglotOneShotTask(SupervisedTask):
+    def __init__(
+        self, n_way: int = 5, n_shots: int = 1, image_size: int = 31, split: str = "train",
+        n_test_classes: int = 100, split_seed: int | None = 0, rotate: bool = True,
+        data_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        self.n_way = check_int("n_way", n_way, minimum=2)
+        self.n_shots = check_int("n_shots", n_shots)
+        self.rotate = bool(rotate)
+        self.pool = CharacterPool(data_dir, image_size, split, n_test_classes, split_seed, cache_dir)
+        self.pool.check_episode(self.n_way, self.n_shots + 1)
+        self.image_size = self.pool.image_size
+        self.n_pixels = self.image_size**2
+        super().__init__(
+            episode_length=self.n_shots * self.n_way + 1, obs_dim=self.n_pixels + self.n_way, output_dim=self.n_way,
+            loss="cross_entropy", obs_low=0.0, obs_high=1.0,
+        )
+
+    def fill(self, rng: np.random.Generator, episode: Episode) -> None:
+        K, N, D = self.n_shots, self.n_way, self.n_pixels
+        images = self.pool.sample(rng, N, K + 1, self.rotate).reshape(N, K + 1, D)
+        shown = rng.permuted(np.broadcast_to(np.arange(N), (K, N)), axis=1)  # (K, N): class shown per step
+        test_class = int(rng.integers(N))
+        labels = np.concatenate([shown.reshape(-1), [test_class]])  # (T,)
+        one_hot = np.eye(N, dtype=np.float32)[labels]
+        episode.inputs[:-1, :D] = images[shown, np.arange(K)[:, None]].reshape(K * N, D)
+        episode.inputs[:-1, D:] = one_hot[:-1]
+        episode.inputs[-1, :D] = images[test_class, K]
+        episode.targets[:] = one_hot
+        episode.mask[-1] = 1.0
+
+
+class OmniglotOneShotEnv(SupervisedEnv):
+    """``Plastic/OmniglotOneShot-v0``; kwargs as :class:`OmniglotOneShotTask` (``data_dir`` for a full Omniglot).
+    Cross-entropy over ``n_way`` logits."""
+
+    task_class = OmniglotOneShotTask
+
+
+class OmniglotOneShotVectorEnv(SupervisedVectorEnv):
+    task_class = OmniglotOneShotTask
