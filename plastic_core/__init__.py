@@ -1,6 +1,38 @@
 """Differentiable Hebbian plasticity: batched PyTorch recurrent cores behind one step interface."""
 
 from plastic_core.base import RecurrentCore, State
+from plastic_core.flp import FLPNetwork
+from plastic_core.plastic_linear import PlasticLinear
+from plastic_core.plastic_lstm import PlasticLSTMCore
+from plastic_core.plastic_rnn import (
+    ALPHA_KINDS,
+    MODULATION_KINDS,
+    PLASTIC_RULES,
+    HebbianRNN,
+    ModulatedRNN,
+    PlasticRNN,
+    RetroactiveRNN,
+)
 from plastic_core.registry import core_names, count_parameters, make_core, register_core
+from plastic_core.rnn import LSTMCore, TanhRNN
 
-__all__ = ["RecurrentCore", "State", "core_names", "count_parameters", "make_core", "register_core"]
+__all__ = [
+    "ALPHA_KINDS",
+    "MODULATION_KINDS",
+    "PLASTIC_RULES",
+    "FLPNetwork",
+    "HebbianRNN",
+    "LSTMCore",
+    "ModulatedRNN",
+    "PlasticLSTMCore",
+    "PlasticLinear",
+    "PlasticRNN",
+    "RecurrentCore",
+    "RetroactiveRNN",
+    "State",
+    "TanhRNN",
+    "core_names",
+    "count_parameters",
+    "make_core",
+    "register_core",
+]

@@ -1,0 +1,288 @@
+"""Plastic recurrent cores: differentiable Hebbian plasticity (2016/2018) and neuromodulation (Backpropamine 2019).
+
+Every core here computes, with B batch, I ``input_size``, N ``hidden_size``::
+
+    h_j(t) = tanh( sum_k W_in[j, k] x_k(t) + b_j + sum_i (w[j, i] + alpha[j, i] * Hebb[b, j, i]) h_i(t-1) )
+
+Index convention (as ``nn.Linear`` and TASKS.md): **row j is the postsynaptic neuron, column i the presynaptic
+one**, for ``w``, ``alpha`` and the per-episode traces ``Hebb`` and ``E`` (state shape (B, N, N), ``hebb[b, j, i]``).
+Some implementations (the Backpropamine code among them) store the transpose, presynaptic first; the equations are
+the same. After h(t) is computed, the trace is updated with the Hebbian product ``h_j(t) h_i(t-1)``:
+
+    ========================  =========================================================================
+    core / rule               update
+    ========================  =========================================================================
+    plastic, rule="decay"     Hebb <- (1 - eta) Hebb + eta h_j(t) h_i(t-1)                  (2016, 2018)
+    plastic, rule="oja"       Hebb <- Hebb + eta h_j(t) (h_i(t-1) - h_j(t) Hebb)                 (2018)
+    plastic, rule="clip"      Hebb <- clip(Hebb + eta h_j(t) h_i(t-1), -c, c)       (2019 non-modulated)
+    modulated                 Hebb <- clip(Hebb + M_j(t) h_j(t) h_i(t-1), -c, c)                 (2019)
+    retroactive               Hebb <- clip(Hebb + M_j(t) E(t), -c, c)                            (2019)
+                              E(t+1) = (1 - eta) E(t) + eta h_j(t) h_i(t-1)
+    ========================  =========================================================================
+
+The "decay" and "oja" results are also clipped to [-c, c] unless ``clip=None`` (see ``PlasticRNN``). Here
+M(t) = tanh(W_mod h(t) + b_mod) is one scalar per batch element (``modulation="scalar"``, M_j = M) or fanned
+out per postsynaptic neuron (``modulation="fanout"``, M_j = M * v_j with a trained vector v). eta is one trained
+scalar. The retroactive rule follows the paper's indices: the modulation at step t gates the eligibility trace
+accumulated *before* this step's Hebbian product, which then enters E.
+
+The implementation is batched (``bmm``/``baddbmm``, no loop over batch elements) and keeps for backward only the
+per-step traces themselves: the clip saves its own output (the next trace) instead of its input, and the product
+with per-connection alpha recomputes ``w + alpha * Hebb`` in backward instead of storing it. ``reference.py`` holds
+a plain transcription of the same equations that the tests compare against.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from plastic_core.base import State, check_choice
+from plastic_core.registry import register_core
+from plastic_core.rnn import ProjectedInputCore, uniform_init_
+
+ALPHA_KINDS = ("connection", "neuron", "scalar")
+MODULATION_KINDS = ("scalar", "fanout")
+PLASTIC_RULES = ("decay", "oja", "clip")
+
+
+# -- batched kernels with lean backward ------------------------------------------------------------------------
+class _ClipFresh(torch.autograd.Function):
+    """``x.clamp_(-c, c)`` on a freshly computed tensor; backward masks with ``|result| < c``.
+
+    Saving the result (the next trace, kept alive by the next step anyway) instead of the input, as
+    ``torch.clamp`` does, saves one (B, N, N) tensor per step.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, bound: float) -> Tensor:
+        x.clamp_(-bound, bound)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (out,) = ctx.saved_tensors  # gradient flows where -c < out < c: one fused pass
+        return torch.ops.aten.hardtanh_backward(grad, out, -ctx.bound, ctx.bound), None
+
+
+def clip_fresh_(x: Tensor, bound: float) -> Tensor:
+    """Clamp ``x`` to [-bound, bound] in place. ``x`` must be a fresh result that nothing else uses."""
+    return _ClipFresh.apply(x, bound)
+
+
+class _PlasticMatvec(torch.autograd.Function):
+    """``drive + (w + alpha * hebb) @ h_prev``, batched, without storing ``w + alpha * hebb`` for backward."""
+
+    @staticmethod
+    def forward(ctx, drive: Tensor, h_prev: Tensor, w: Tensor, alpha: Tensor, hebb: Tensor) -> Tensor:
+        w_eff = torch.addcmul(w, alpha, hebb)  # (B, N, N), [b, j, i]
+        ctx.save_for_backward(h_prev, w, alpha, hebb)
+        return torch.baddbmm(drive.unsqueeze(2), w_eff, h_prev.unsqueeze(2)).squeeze(2)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        h_prev, w, alpha, hebb = ctx.saved_tensors
+        need_drive, need_h, need_w, need_alpha, need_hebb = ctx.needs_input_grad
+        grad_drive = grad if need_drive else None
+        grad_h = grad_w = grad_alpha = grad_hebb = None
+        if need_h:  # sum_j g_j (w + alpha * hebb)[j, i]
+            grad_h = torch.bmm(grad.unsqueeze(1), torch.addcmul(w, alpha, hebb)).squeeze(1)
+        if need_w:
+            grad_w = grad.t() @ h_prev
+        if need_alpha or need_hebb:
+            outer = torch.bmm(grad.unsqueeze(2), h_prev.unsqueeze(1))  # g_j h_i, (B, N, N)
+            if need_hebb:
+                grad_hebb = outer * alpha
+            if need_alpha:  # outer is not needed any more: reuse it
+                grad_alpha = outer.mul_(hebb).sum(0).sum_to_size(alpha.shape)
+        return grad_drive, grad_h, grad_w, grad_alpha, grad_hebb
+
+
+# -- option checks ----------------------------------------------------------------------------------------------
+def check_clip(clip: float | None, allow_none: bool, owner: str) -> float | None:
+    """Validate the trace bound c: a positive finite number (``None`` = unbounded, only where ``allow_none``)."""
+    if clip is None:
+        if allow_none:
+            return None
+        raise ValueError(f"clip=None is not allowed for {owner}: its rule clips the trace; give a positive number")
+    if isinstance(clip, bool) or not isinstance(clip, Real) or not math.isfinite(clip) or clip <= 0:
+        raise ValueError(f"clip must be a positive finite number, got {clip!r}")
+    return float(clip)
+
+
+def check_eta(eta_init: float) -> float:
+    """Validate the initial plasticity rate: a finite real number."""
+    if isinstance(eta_init, bool) or not isinstance(eta_init, Real) or not math.isfinite(eta_init):
+        raise ValueError(f"eta_init must be a finite number, got {eta_init!r}")
+    return float(eta_init)
+
+
+# -- cores ------------------------------------------------------------------------------------------------------
+class HebbianRNN(ProjectedInputCore):
+    """Shared part of the plastic cores: the plastic recurrent product and the trace bound.
+
+    ``h(t) = tanh(W_in x(t) + b + (w + alpha * Hebb) h(t-1))``; subclasses define ``update_traces``.
+
+    Parameters: ``w_in`` (``nn.Linear``: W_in (N, I), b (N,)), ``w`` (N, N) and ``alpha`` of shape (N, N) for
+    ``alpha="connection"``, (N, 1) for ``"neuron"`` (one per postsynaptic neuron j) or (1, 1) for ``"scalar"``;
+    both indexed [j, i] (row postsynaptic). State: ``h`` (B, N) and ``hebb`` (B, N, N), zeros at episode start.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float | None = 1.0,
+                 allow_unclipped: bool = False) -> None:
+        super().__init__(input_size, hidden_size)
+        check_choice("alpha", alpha, ALPHA_KINDS)
+        self.alpha_kind = alpha
+        self.clip = check_clip(clip, allow_unclipped, f"the {type(self).__name__} core")
+        n = hidden_size
+        alpha_shape = {"connection": (n, n), "neuron": (n, 1), "scalar": (1, 1)}[alpha]
+        self.w = nn.Parameter(uniform_init_(torch.empty(n, n), n))
+        self.alpha = nn.Parameter(uniform_init_(torch.empty(alpha_shape), n))
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        n = self.hidden_size
+        return {"h": (n,), "hebb": (n, n)}
+
+    def preactivation(self, drive: Tensor, h_prev: Tensor, hebb: Tensor) -> Tensor:
+        """``drive + (w + alpha * hebb) h_prev``: (B, N)."""
+        if self.alpha_kind == "connection":
+            return _PlasticMatvec.apply(drive, h_prev, self.w, self.alpha, hebb)
+        # alpha constant along i: (alpha * Hebb) h = alpha_j (Hebb h)_j, no (B, N, N) temporary
+        fixed = torch.addmm(drive, h_prev, self.w.t())
+        return torch.addcmul(fixed, self.alpha.view(-1), torch.bmm(hebb, h_prev.unsqueeze(2)).squeeze(2))
+
+    def bound(self, trace: Tensor) -> Tensor:
+        """Clip a freshly computed trace to [-c, c] (no-op when the core is unbounded)."""
+        return trace if self.clip is None else clip_fresh_(trace, self.clip)
+
+    def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
+        """New plastic state (``hebb`` and any other trace) from h(t-1) (B, N), h(t) (B, N) and the old state."""
+        raise NotImplementedError
+
+    def advance(self, drive: Tensor, state: State) -> tuple[Tensor, State]:
+        h_prev = state["h"]
+        h = torch.tanh(self.preactivation(drive, h_prev, state["hebb"]))
+        return h, {"h": h, **self.update_traces(h_prev, h, state)}
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, alpha={self.alpha_kind!r}, clip={self.clip}"
+
+
+@register_core("plastic")
+class PlasticRNN(HebbianRNN):
+    """Non-modulated plastic RNN (differentiable plasticity, Miconi et al. 2016/2018; 2019 "non-modulated")::
+
+        h(t)  = tanh(W_in x(t) + b + (w + alpha * Hebb(t)) h(t-1))
+        rule="decay":  Hebb(t+1) = (1 - eta) Hebb(t) + eta h_j(t) h_i(t-1)           (running average)
+        rule="oja":    Hebb(t+1) = Hebb(t) + eta h_j(t) (h_i(t-1) - h_j(t) Hebb(t))
+        rule="clip":   Hebb(t+1) = clip(Hebb(t) + eta h_j(t) h_i(t-1), -c, c)          (plain Hebb, clipped)
+
+    Hebb is indexed [b, j, i]: row j postsynaptic, column i presynaptic. eta is one trained scalar (``eta``,
+    initialised to ``eta_init``). For "decay" and "oja" the result is also clipped to [-c, c] unless
+    ``clip=None``: with 0 < eta < 1 the decay trace never leaves [-1, 1], so the default c = 1 only guards against
+    a learned eta leaving that range (and against Oja's fixed points h_i/h_j when h_j is small).
+
+    Parameters: as ``HebbianRNN`` plus ``eta`` (scalar). State: ``h`` (B, N), ``hebb`` (B, N, N).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, rule: str = "decay", alpha: str = "connection",
+                 clip: float | None = 1.0, eta_init: float = 0.1) -> None:
+        check_choice("rule", rule, PLASTIC_RULES)
+        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, allow_unclipped=rule != "clip")
+        self.rule = rule
+        self.eta = nn.Parameter(torch.tensor(check_eta(eta_init)))
+
+    def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
+        hebb, eta_h = state["hebb"], self.eta * h
+        hebbian = torch.bmm(eta_h.unsqueeze(2), h_prev.unsqueeze(1))  # eta h_j(t) h_i(t-1), (B, N, N)
+        if self.rule == "decay":
+            hebb = torch.addcmul(hebbian, hebb, 1 - self.eta)
+        elif self.rule == "oja":
+            hebb = torch.addcmul(hebbian, hebb, (1 - eta_h * h).unsqueeze(2))
+        else:
+            hebb = hebbian.add_(hebb)
+        return {"hebb": self.bound(hebb)}
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, rule={self.rule!r}"
+
+
+@register_core("modulated")
+class ModulatedRNN(HebbianRNN):
+    """Simple neuromodulated plastic RNN (Backpropamine, Miconi et al. 2019)::
+
+        h(t)  = tanh(W_in x(t) + b + (w + alpha * Hebb(t)) h(t-1))
+        M(t)  = tanh(W_mod h(t) + b_mod)                              (B, 1): one scalar per episode and step
+        M_j   = M(t) (modulation="scalar")  or  M(t) v_j (modulation="fanout", v trained, initialised to 1)
+        Hebb(t+1) = clip(Hebb(t) + M_j h_j(t) h_i(t-1), -c, c)
+
+    Hebb is indexed [b, j, i]: row j postsynaptic, column i presynaptic; fan-out scales rows. The network sets its
+    own plasticity rate each step, so there is no eta.
+
+    Parameters: as ``HebbianRNN`` plus ``modulator`` (``nn.Linear(N, 1)``: W_mod (1, N), b_mod (1,)) and, for
+    fan-out, ``fanout`` v (N,). State: ``h`` (B, N), ``hebb`` (B, N, N).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float = 1.0,
+                 modulation: str = "scalar") -> None:
+        check_choice("modulation", modulation, MODULATION_KINDS)
+        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip)
+        self.modulation_kind = modulation
+        self.modulator = nn.Linear(hidden_size, 1)
+        self.register_parameter("fanout", nn.Parameter(torch.ones(hidden_size)) if modulation == "fanout" else None)
+
+    def modulation(self, h: Tensor) -> Tensor:
+        """M_j(t) from h(t) (B, N): (B, 1) for scalar modulation, (B, N) for fan-out."""
+        m = torch.tanh(self.modulator(h))
+        return m * self.fanout if self.fanout is not None else m
+
+    def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
+        m_h = self.modulation(h) * h  # M_j h_j(t)
+        return {"hebb": self.bound(torch.baddbmm(state["hebb"], m_h.unsqueeze(2), h_prev.unsqueeze(1)))}
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, modulation={self.modulation_kind!r}"
+
+
+@register_core("retroactive")
+class RetroactiveRNN(ModulatedRNN):
+    """Retroactive neuromodulation with an eligibility trace (Backpropamine, Miconi et al. 2019)::
+
+        h(t)  = tanh(W_in x(t) + b + (w + alpha * Hebb(t)) h(t-1))
+        M_j   = as in ``ModulatedRNN``
+        Hebb(t+1) = clip(Hebb(t) + M_j E(t), -c, c)
+        E(t+1)    = (1 - eta) E(t) + eta h_j(t) h_i(t-1)
+
+    The modulation of step t gates the eligibility trace of the co-activations *before* step t (the paper's
+    equations), so a reward that arrives later can still strengthen the connections that led to it. Hebb and E
+    are indexed [b, j, i]: row j postsynaptic, column i presynaptic. eta is one trained scalar.
+
+    Parameters: as ``ModulatedRNN`` plus ``eta`` (scalar). State: ``h`` (B, N), ``hebb`` (B, N, N),
+    ``eligibility`` (B, N, N).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float = 1.0,
+                 modulation: str = "scalar", eta_init: float = 0.1) -> None:
+        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, modulation=modulation)
+        self.eta = nn.Parameter(torch.tensor(check_eta(eta_init)))
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        n = self.hidden_size
+        return {**super().state_shapes(), "eligibility": (n, n)}
+
+    def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
+        m = self.modulation(h)
+        elig = state["eligibility"]
+        hebb = self.bound(torch.addcmul(state["hebb"], m.unsqueeze(2), elig))
+        hebbian = torch.bmm((self.eta * h).unsqueeze(2), h_prev.unsqueeze(1))  # eta h_j(t) h_i(t-1)
+        elig = torch.addcmul(hebbian, elig, 1 - self.eta)
+        return {"hebb": hebb, "eligibility": elig}
