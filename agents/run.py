@@ -1,0 +1,232 @@
+"""Run directories and the training loop shared by every trainer (A2C here, the supervised meta-trainer later).
+
+A run directory holds::
+
+    config.json     the settings (checked on --resume and against every checkpoint)
+    metrics.csv     one row per iteration (see agents.logger)
+    tb/             TensorBoard events of the same scalars
+    checkpoint.pt   the last checkpoint (atomic; torch.load(weights_only=True))
+
+A trainer is any object with ``episodes_per_iteration``, ``train_iteration(iteration) -> dict`` of floats (raising
+:class:`NonFiniteLossError` *before* it updates anything when its loss is NaN or infinite), and
+``state_dict()`` / ``load_state_dict()`` covering everything that the next iterations depend on (weights,
+optimizer, random generators). :func:`train_loop` then gives it logging, checkpoints, resume and a progress bar.
+Resumed runs reproduce uninterrupted ones exactly as long as iteration ``i`` draws its data from ``(seed, i)``
+and its other randomness from generators in the state dict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from agents.checkpoint import (
+    CheckpointError,
+    RunError,
+    atomic_write_text,
+    load_checkpoint,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
+from agents.logger import METRICS_FILE, MetricsLog
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss (or its gradient) became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+class Trainer(Protocol):
+    episodes_per_iteration: int
+
+    def train_iteration(self, iteration: int) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def canonical(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as it reads back from JSON (tuples become lists...), so that comparisons are exact."""
+    try:
+        return json.loads(json.dumps(config, sort_keys=True))
+    except TypeError as error:
+        raise TypeError(f"a run config must be JSON-serialisable: {error}") from None
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    """Human-readable ``field: old -> new`` lines for every field that differs (except ``ignore``)."""
+    keys = sorted((set(old) | set(new)) - set(ignore))
+    missing = object()
+    return [
+        f"{key}: {old.get(key, '<unset>')!r} -> {new.get(key, '<unset>')!r}"
+        for key in keys
+        if old.get(key, missing) != new.get(key, missing)
+    ]
+
+
+class RunDir:
+    """One run's directory. Build it with :meth:`create` (new run) or :meth:`resume` (continue one)."""
+
+    def __init__(self, path: str | os.PathLike, config: dict[str, Any], resumable_fields: tuple[str, ...] = ()):
+        self.path = Path(path)
+        self.config = canonical(config)
+        self.resumable_fields = tuple(resumable_fields)
+        self.resumed_from: dict[str, Any] | None = None  # the checkpoint that resume() loaded
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @staticmethod
+    def read_config(path: str | os.PathLike) -> dict[str, Any]:
+        """The ``config.json`` of run directory ``path`` (a clear error when there is none)."""
+        config_file = Path(path) / CONFIG_FILE
+        if not config_file.is_file():
+            raise RunError(f"{path} is not a run directory: it has no {CONFIG_FILE}")
+        try:
+            return json.loads(config_file.read_text())
+        except json.JSONDecodeError as error:
+            raise RunError(f"{config_file} is not valid JSON ({error}); the run directory is damaged") from None
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike, config: dict[str, Any], resumable_fields: tuple[str, ...] = ()
+    ) -> RunDir:
+        """Start a new run in ``path`` (created if needed). Refuses a directory that already holds anything."""
+        path = Path(path)
+        if (path / CONFIG_FILE).exists():
+            existing = cls.read_config(path)
+            diff = config_differences(existing, canonical(config))
+            what = "a different run (" + "; ".join(diff) + ")" if diff else "a run with the same settings"
+            raise RunError(
+                f"output directory {path} already holds {what}. Pass --resume to continue it, or choose another "
+                "output directory; nothing was changed."
+            )
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise RunError(f"output directory {path} exists and is not an empty directory; refusing to write there")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path, config, resumable_fields)
+        atomic_write_text(path / CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
+        return run
+
+    @classmethod
+    def resume(
+        cls, path: str | os.PathLike, config: dict[str, Any], resumable_fields: tuple[str, ...] = ()
+    ) -> RunDir:
+        """Continue the run in ``path``; ``config`` may differ from its ``config.json`` only in ``resumable_fields``.
+
+        The last checkpoint (if any) is loaded and checked here, before anything is written, and kept in
+        ``resumed_from`` for :func:`train_loop`.
+        """
+        existing = cls.read_config(path)
+        run = cls(path, config, resumable_fields)
+        diff = config_differences(existing, run.config, ignore=run.resumable_fields)
+        if diff:
+            raise RunError(
+                f"cannot resume {path}: it holds a run with other settings ({'; '.join(diff)}). Only "
+                f"{', '.join(run.resumable_fields) or 'nothing'} may change on resume."
+            )
+        run.resumed_from = run.load_checkpoint()
+        if existing != run.config:
+            atomic_write_text(run.path / CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
+        remove_stale_temp_files(run.path)
+        return run
+
+    def save_checkpoint(self, iteration: int, episodes: int, wall_time: float, trainer_state: dict[str, Any],
+                        extra: dict[str, Any] | None = None) -> None:
+        save_checkpoint(self.checkpoint_path, {
+            "config": json.dumps(self.config, sort_keys=True),
+            "iteration": iteration,
+            "episodes": episodes,
+            "wall_time": wall_time,
+            "trainer": trainer_state,
+            "extra": extra or {},
+        })
+
+    def load_checkpoint(self, map_location: str | Any = "cpu") -> dict[str, Any] | None:
+        """The last checkpoint, checked against ``config.json``; ``None`` when the run has none yet."""
+        if not self.checkpoint_path.exists():
+            return None
+        payload = load_checkpoint(self.checkpoint_path, map_location=map_location)
+        for key in ("config", "iteration", "episodes", "wall_time", "trainer"):
+            if key not in payload:
+                raise CheckpointError(f"checkpoint {self.checkpoint_path} lacks {key!r}; it was not written by a run")
+        diff = config_differences(json.loads(payload["config"]), self.config, ignore=self.resumable_fields)
+        if diff:
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint_path} was written by a run with another config than {CONFIG_FILE} "
+                f"({'; '.join(diff)}); it cannot be used with these settings"
+            )
+        return payload
+
+
+def train_loop(
+    run: RunDir,
+    trainer: Trainer,
+    iterations: int,
+    checkpoint_every: int,
+    resume: bool = False,
+    progress: bool | None = None,
+    reward_key: str = "reward_mean",
+    tensorboard: bool = True,
+) -> list[dict[str, float]]:
+    """Train ``trainer`` for ``iterations`` iterations in ``run``; returns the rows logged by this call.
+
+    With ``resume`` the trainer state, iteration and episode counters and wall time come back from the last
+    checkpoint (if any), and the metrics logged after it are dropped. A checkpoint is written every
+    ``checkpoint_every`` iterations and at the end. ``progress=None`` shows the bar only on a terminal.
+    Raises :class:`NonFiniteLossError` when the loss becomes NaN or infinite (no checkpoint is written then).
+    """
+    start, episodes, wall_before, last_good = 0, 0, 0.0, None
+    payload = (run.resumed_from if run.resumed_from is not None else run.load_checkpoint()) if resume else None
+    if payload is not None:
+        trainer.load_state_dict(payload["trainer"])
+        start, episodes, wall_before = payload["iteration"], payload["episodes"], payload["wall_time"]
+        last_good = start
+    rows: list[dict[str, float]] = []
+    running = payload["extra"].get("running_reward") if payload is not None else None
+    started = time.perf_counter()
+    bar = tqdm(total=iterations, initial=start, unit="it", desc=run.path.name, disable=True if progress is False
+               else None if progress is None else False, dynamic_ncols=True)
+    with MetricsLog(run.path, keep_rows=start, tensorboard=tensorboard) as log:
+        try:
+            for iteration in range(start, iterations):
+                try:
+                    stats = trainer.train_iteration(iteration)
+                except NonFiniteLossError as error:
+                    kept = (f"the last good checkpoint ({run.checkpoint_path}, iteration {last_good}) is kept"
+                            if last_good is not None else "no checkpoint had been written yet")
+                    raise NonFiniteLossError(
+                        f"stopping: {error} at iteration {iteration + 1} (after {episodes} episodes); {kept}. "
+                        "Try a lower learning rate or gradient clip."
+                    ) from None
+                episodes += trainer.episodes_per_iteration
+                wall_time = wall_before + time.perf_counter() - started
+                row = {"iteration": iteration + 1, "episodes": episodes, **stats, "wall_time": wall_time}
+                log.write(row)
+                rows.append(row)
+                reward = stats.get(reward_key)
+                if reward is not None and math.isfinite(reward):
+                    running = reward if running is None else 0.95 * running + 0.05 * reward
+                    bar.set_postfix(reward=f"{running:.3g}", refresh=False)
+                bar.update(1)
+                if (iteration + 1) % checkpoint_every == 0 or iteration + 1 == iterations:
+                    run.save_checkpoint(iteration + 1, episodes, wall_time, trainer.state_dict(),
+                                        extra={"running_reward": running})
+                    last_good = iteration + 1
+        finally:
+            bar.close()
+    return rows

@@ -1,0 +1,110 @@
+"""Train an A2C agent with a recurrent or plastic core on a Plastic/ meta-RL env.
+
+    python scripts/train.py --env Plastic/Maze-v0 --core retroactive --hidden 100 --episodes 3000 --batch 30 \\
+        --seed 0 --out runs/maze-retro
+    python scripts/train.py --out runs/maze-retro --resume                 # continue a killed run
+    python scripts/train.py --out runs/maze-retro --resume --episodes 6000 # ... or extend a finished one
+
+Settings left out take the env's defaults (TASKS.md section 2; see agents/config.py). The run directory gets
+config.json, metrics.csv (one row per iteration of --batch episodes), TensorBoard logs in tb/ and checkpoint.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from agents.a2c import train
+from agents.config import A2CConfig, make_config
+from agents.run import NonFiniteLossError, RunDir
+
+# flag destination -> A2CConfig field
+FIELDS = {
+    "env": "env_id", "core": "core", "episodes": "episodes", "seed": "seed", "hidden": "hidden", "batch": "batch",
+    "lr": "lr", "gamma": "gamma", "entropy": "entropy_coef", "value_coef": "value_coef", "clip": "clip",
+    "n_step": "n_step", "env_kwargs": "env_kwargs", "core_kwargs": "core_kwargs",
+    "checkpoint_every": "checkpoint_every", "device": "device",
+}
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"size\": 9}}', got {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="run directory (created; must be new unless --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--env", help="env id, e.g. Plastic/Maze-v0, Plastic/CueReward-v0, Plastic/ReversalBandit-v0")
+    p.add_argument("--env-kwargs", type=json_object, help='env keyword arguments as JSON, e.g. \'{"size": 9}\'')
+    p.add_argument("--core", help="rnn, lstm, plastic, modulated, retroactive, ...")
+    p.add_argument("--core-kwargs", type=json_object, help="core keyword arguments as JSON")
+    p.add_argument("--hidden", type=int, help="hidden units of the core")
+    p.add_argument("--episodes", type=int, help="episodes to train on in total (rounded up to whole batches)")
+    p.add_argument("--batch", type=int, help="episodes per update, played in lock-step")
+    p.add_argument("--seed", type=int, help="seed of the weights, the episodes and the action sampling (default 0)")
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--gamma", type=float, help="discount")
+    p.add_argument("--entropy", type=float, help="entropy bonus coefficient")
+    p.add_argument("--value-coef", type=float, help="value-loss coefficient")
+    p.add_argument("--clip", type=float, help="gradient-norm clip")
+    p.add_argument("--n-step", type=int, help="n-step returns bootstrapped on the value (default 0: whole episode)")
+    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 50)")
+    p.add_argument("--device", help="torch device (default cpu)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> A2CConfig:
+    given = {FIELDS[name]: value for name, value in vars(args).items() if name in FIELDS and value is not None}
+    if args.resume:
+        # The run's own settings; flags given again must agree with them (checked by RunDir.resume).
+        settings = RunDir.read_config(args.out)
+        settings.update(given)
+        return A2CConfig.from_dict(settings)
+    missing = [f"--{flag}" for flag in ("env", "core", "episodes") if FIELDS[flag] not in given]
+    if missing:
+        raise ValueError(f"a new run needs {', '.join(missing)} (or --resume to continue the run in --out)")
+    env_id, core, episodes = given.pop("env_id"), given.pop("core"), given.pop("episodes")
+    return make_config(env_id, core, episodes, **given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    try:
+        config = build_config(args)
+        rows = train(config, args.out, resume=args.resume, progress=False if args.no_progress else None,
+                     tensorboard=not args.no_tensorboard)
+    except NonFiniteLossError as error:
+        print(f"train.py: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ntrain.py: interrupted; continue with: python scripts/train.py --out {args.out} --resume",
+              file=sys.stderr)
+        return 130
+    except (ValueError, TypeError) as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    if rows:
+        last = rows[-1]
+        print(f"{args.out}: {int(last['episodes'])} episodes, reward per episode {last['reward_mean']:.3f} "
+              f"(last batch), {last['wall_time']:.1f} s")
+    else:
+        print(f"{args.out}: already trained for {config.episodes} episodes; nothing to do (raise --episodes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
