@@ -16,8 +16,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Main job: train a small neuromodulated maze agent (a few minutes on CPU), render a GIF of it, plot its curve.
+# Running it again continues the same run (--resume) instead of overwriting it.
+DEMO_RUN := runs/demo-maze
 demo: $(STAMP)
-	SDL_VIDEODRIVER=dummy $(PY) scripts/demo.py
+	@if [ -f $(DEMO_RUN)/config.json ]; then \
+		SDL_VIDEODRIVER=dummy $(PY) scripts/train.py --out $(DEMO_RUN) --resume; \
+	else \
+		SDL_VIDEODRIVER=dummy $(PY) scripts/train.py --env Plastic/Maze-v0 --env-kwargs '{"size": 9, "episode_length": 100}' \
+			--core modulated --hidden 32 --lr 1e-3 --episodes 30000 --seed 0 --out $(DEMO_RUN); \
+	fi
+	SDL_VIDEODRIVER=dummy $(PY) scripts/evaluate.py $(DEMO_RUN) --episodes 300
+	SDL_VIDEODRIVER=dummy $(PY) scripts/render_maze.py $(DEMO_RUN) --out $(DEMO_RUN)/episode.gif
+	$(PY) scripts/plot.py $(DEMO_RUN) --out $(DEMO_RUN)/curve.png
+	@echo "Wrote $(DEMO_RUN)/episode.gif and $(DEMO_RUN)/curve.png (TensorBoard: tensorboard --logdir runs)"
 
 test: $(STAMP)
 	SDL_VIDEODRIVER=dummy $(PY) -m pytest -n 2 --durations=15
