@@ -1,0 +1,223 @@
+"""Reproduce the supervised results of the 2016, 2018 and 2020 papers at a configurable budget, over seeds.
+
+    python scripts/reproduce_supervised.py --tasks 2016 --seeds 5 --out results/supervised_2016.md
+    python scripts/reproduce_supervised.py --tasks memory-plastic memory-lstm --seeds 3 --budget 0.5
+    python scripts/reproduce_supervised.py --list
+
+Each task is trained from scratch once per seed (seeds 0..n-1) with scripts/train_supervised.py's trainer, then
+scored on ``--eval-episodes`` fresh episodes with frozen weights (held-out classes / images where the task has
+them). The table gives, per task and metric, the mean over seeds and the 95% t-interval of that mean (half-width
+after ±), each seed's value, the training episodes and the mean wall time of one seed's training.
+``--budget`` scales every task's number of training episodes (1.0 = the budgets below: seconds to minutes on one
+CPU core for the 2016 tasks; the 2018/2020 rows are small-scale versions, far below the papers' budgets).
+``--runs DIR`` keeps the run directories (and resumes them when run again); by default they go to a temporary
+directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.evaluation import mean_confidence_interval
+from agents.logger import read_metrics
+from agents.supervised import SupervisedTrainer, evaluate, make_supervised_config, train_supervised
+from agents.supervised_models import SupervisedModel
+
+MEMORY = {"pattern_size": 50}  # 2018 memorisation at 50 bits (the paper: 1000) so that it trains on a CPU
+IMAGES = {"image_size": 16}  # 16x16 patches (the paper: 32x32)
+SINE_SMALL = {"n_functions": 5, "samples_per_function": 20, "queries_per_function": 10}
+OMNIGLOT_CONTINUAL = {"n_classes": 5, "n_shots": 3, "n_queries": 2}
+
+
+def reversal_alpha(model: SupervisedModel) -> dict[str, float]:
+    """Plasticity coefficients of the pattern -> hidden connections of the 2016 association net (8 pattern bits)."""
+    alpha = model.plastic.alpha.detach()[: model.n_in - 2]
+    return {"alpha pattern→hidden (mean)": alpha.mean().item(), "fraction alpha < 0": (alpha < 0).float().mean().item()}
+
+
+@dataclass
+class Task:
+    """One row group of the table: an env, a model, settings and a training budget (episodes at --budget 1)."""
+
+    label: str
+    env_id: str
+    model: str
+    episodes: int
+    settings: dict[str, Any] = field(default_factory=dict)
+    extra: Callable[[SupervisedModel], dict[str, float]] | None = None
+
+
+TASKS: dict[str, Task] = {
+    # 2016 (Miconi 2016): paper values in TASKS.md section 3
+    "completion": Task("pattern completion", "Plastic/PatternCompletion-v0", "plastic", 32_000),
+    "one-shot": Task("one-shot association", "Plastic/OneShotAssociation-v0", "plastic", 64_000),
+    "reversal": Task("reversal association", "Plastic/ReversalAssociation-v0", "plastic", 128_000,
+                     extra=reversal_alpha),
+    "one-shot-pos": Task("one-shot association, alpha ≥ 0", "Plastic/OneShotAssociation-v0", "plastic", 64_000,
+                         {"model_kwargs": {"nonnegative_alpha": True}}),
+    "reversal-pos": Task("reversal association, alpha ≥ 0", "Plastic/ReversalAssociation-v0", "plastic", 128_000,
+                         {"model_kwargs": {"nonnegative_alpha": True}}, extra=reversal_alpha),
+    # 2018 (Miconi et al. 2018), small scale
+    "memory-plastic": Task("pattern memory, 50 bits", "Plastic/PatternMemory-v0", "plastic", 12_000,
+                           {"env_kwargs": MEMORY, "lr": 1e-3}),
+    "memory-rnn": Task("pattern memory, 50 bits", "Plastic/PatternMemory-v0", "rnn", 12_000,
+                       {"env_kwargs": MEMORY, "lr": 1e-3}),
+    "memory-lstm": Task("pattern memory, 50 bits", "Plastic/PatternMemory-v0", "lstm", 12_000,
+                        {"env_kwargs": MEMORY, "lr": 1e-3}),
+    "images-plastic": Task("image reconstruction, 16x16", "Plastic/ImageReconstruction-v0", "plastic", 2_000,
+                           {"env_kwargs": IMAGES, "lr": 1e-3}),
+    "images-scalar": Task("image reconstruction, 16x16, shared alpha", "Plastic/ImageReconstruction-v0", "plastic",
+                          2_000, {"env_kwargs": IMAGES, "lr": 1e-3, "model_kwargs": {"alpha": "scalar"}}),
+    "images-lstm": Task("image reconstruction, 16x16", "Plastic/ImageReconstruction-v0", "lstm", 2_000,
+                        {"env_kwargs": IMAGES, "lr": 1e-3}),
+    "omniglot": Task("Omniglot 5-way 1-shot (shared subset)", "Plastic/OmniglotOneShot-v0", "plastic", 48_000),
+    "omniglot-lstm": Task("Omniglot 5-way 1-shot (shared subset)", "Plastic/OmniglotOneShot-v0", "lstm", 48_000),
+    # 2020 (Lindsey & Litwin-Kumar), small scale
+    "sine-flp": Task("continual sine, 5 functions", "Plastic/ContinualSine-v0", "flp", 3_200,
+                     {"env_kwargs": SINE_SMALL}),
+    "sine-sgd": Task("continual sine, 5 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200,
+                     {"env_kwargs": SINE_SMALL}),
+    "sine-flp-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "flp", 3_200,
+                         {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
+    "sine-sgd-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200,
+                         {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
+    "comniglot-flp": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "flp", 4_000,
+                          {"env_kwargs": OMNIGLOT_CONTINUAL}),
+    "comniglot-sgd": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "online-sgd",
+                          4_000, {"env_kwargs": OMNIGLOT_CONTINUAL}),
+}
+GROUPS = {
+    "2016": ["completion", "one-shot", "reversal", "one-shot-pos", "reversal-pos"],
+    "memory": ["memory-plastic", "memory-rnn", "memory-lstm"],
+    "images": ["images-plastic", "images-scalar", "images-lstm"],
+    "omniglot-2018": ["omniglot", "omniglot-lstm"],
+    "2020": ["sine-flp", "sine-sgd", "sine-flp-iid", "sine-sgd-iid", "comniglot-flp", "comniglot-sgd"],
+}
+GROUPS["2018"] = GROUPS["memory"] + GROUPS["images"] + GROUPS["omniglot-2018"]
+GROUPS["all"] = list(TASKS)
+
+
+def expand(names: list[str]) -> list[str]:
+    chosen: list[str] = []
+    for name in names:
+        if name in GROUPS:
+            chosen += GROUPS[name]
+        elif name in TASKS:
+            chosen.append(name)
+        else:
+            raise ValueError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}; groups: {', '.join(GROUPS)}")
+    return list(dict.fromkeys(chosen))
+
+
+def run_task(name: str, task: Task, seed: int, budget: float, eval_episodes: int, runs: Path
+             ) -> tuple[dict[str, float], float, int]:
+    """Train one seed of ``task`` (or resume its run), evaluate it; returns (metrics, wall time, episodes)."""
+    settings = dict(task.settings)
+    batch = settings.get("batch") or make_supervised_config(task.env_id, task.model, 1, **settings).batch
+    episodes = max(batch, int(round(task.episodes * budget / batch)) * batch)
+    config = make_supervised_config(task.env_id, task.model, episodes, seed=seed, **settings)
+    out = runs / name / f"seed{seed}"
+    trainer = SupervisedTrainer(config)
+    try:
+        resume = (out / "config.json").exists()
+        started = time.perf_counter()
+        train_supervised(config, out, resume=resume, progress=False, tensorboard=False, trainer=trainer)
+        wall = read_metrics(out)[-1]["wall_time"] if resume else time.perf_counter() - started
+        scores = evaluate(trainer, eval_episodes, "test", seed=10_000 + seed)
+        metrics = {key: value for key, value in scores.items()
+                   if key != "episodes" and not key.endswith(("_lo", "_hi"))}
+        if task.extra is not None:
+            metrics.update(task.extra(trainer.model))
+    finally:
+        trainer.close()
+    return metrics, wall, config.episodes
+
+
+def fmt(value: float) -> str:
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
+
+
+def table(results: list[tuple[str, Task, dict[str, list[float]], list[float], int]], eval_episodes: int) -> str:
+    lines = [
+        f"| task | model | metric (frozen weights, {eval_episodes} test episodes) | mean ± 95% CI over seeds | "
+        "per seed | training episodes | wall time / seed (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for _name, task, metrics, walls, episodes in results:
+        for metric, values in metrics.items():
+            mean, lo, hi = mean_confidence_interval(np.asarray(values))
+            per_seed = ", ".join(fmt(v) for v in values)
+            lines.append(f"| {task.label} | {task.model} | {metric} | {fmt(mean)} ± {fmt(hi - mean)} | {per_seed} | "
+                         f"{episodes} | {np.mean(walls):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", nargs="+", default=["2016"], help="task names or groups (default: 2016); see --list")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..n-1 (default 3)")
+    p.add_argument("--budget", type=float, default=1.0, help="scale of every task's training episodes (default 1)")
+    p.add_argument("--eval-episodes", type=int, default=500, help="test episodes per seed (default 500)")
+    p.add_argument("--out", help="write the Markdown table to this file too")
+    p.add_argument("--runs", help="keep the run directories here (default: a temporary directory)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--list", action="store_true", help="list the tasks and groups and exit")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for name, task in TASKS.items():
+            print(f"{name:16s} {task.label} [{task.model}] {task.env_id} {task.episodes} episodes {task.settings}")
+        for group, names in GROUPS.items():
+            print(f"group {group}: {' '.join(names)}")
+        return 0
+    try:
+        names = expand(args.tasks)
+        if args.seeds < 1 or args.budget <= 0 or args.eval_episodes < 1:
+            raise ValueError("--seeds, --budget and --eval-episodes must be positive")
+    except ValueError as error:
+        print(f"reproduce_supervised.py: error: {error}", file=sys.stderr)
+        return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
+        runs = Path(args.runs) if args.runs else Path(scratch)
+        results = []
+        for name in names:
+            task = TASKS[name]
+            metrics: dict[str, list[float]] = {}
+            walls = []
+            for seed in range(args.seeds):
+                values, wall, episodes = run_task(name, task, seed, args.budget, args.eval_episodes, runs)
+                for key, value in values.items():
+                    metrics.setdefault(key, []).append(value)
+                walls.append(wall)
+                print(f"{name} seed {seed}: " + ", ".join(f"{k} {fmt(v)}" for k, v in values.items())
+                      + f" ({wall:.1f} s)", file=sys.stderr, flush=True)
+            results.append((name, task, metrics, walls, episodes))
+    text = table(results, args.eval_episodes)
+    print(text)
+    if args.out:
+        command = " ".join(["python scripts/reproduce_supervised.py", *(argv if argv is not None else sys.argv[1:])])
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(f"<!-- {command} -->\n{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
