@@ -1,4 +1,6 @@
-"""Train an A2C agent with a recurrent or plastic core on a Plastic/ meta-RL env.
+"""Train an A2C agent with a recurrent or plastic core on a Plastic/ meta-RL env, or meta-train a network on a
+supervised Plastic/ task (the supervised ids are handed to scripts/train_supervised.py, with its --model,
+--model-kwargs, --data and --eval-episodes options).
 
     python scripts/train.py --env Plastic/Maze-v0 --core retroactive --hidden 100 --episodes 3000 --batch 30 \\
         --seed 0 --out runs/maze-retro
@@ -7,6 +9,8 @@
 
 Settings left out take the env's defaults (TASKS.md section 2; see agents/config.py). The run directory gets
 config.json, metrics.csv (one row per iteration of --batch episodes), TensorBoard logs in tb/ and checkpoint.pt.
+
+    python scripts/train.py --env Plastic/PatternCompletion-v0 --episodes 32000 --out runs/completion
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script, also when loaded by path
+
+import train_supervised  # noqa: E402
 
 from agents.a2c import train
 from agents.config import A2CConfig, make_config
 from agents.run import NonFiniteLossError, RunDir
+from envs import SUPERVISED_ENV_IDS
+
+# A2C-only flags, refused for supervised env ids (whose network is chosen with --model).
+A2C_ONLY = ("core", "core_kwargs", "hidden", "gamma", "entropy", "value_coef", "n_step")
 
 # flag destination -> A2CConfig field
 FIELDS = {
@@ -61,7 +74,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    train_supervised.add_supervised_arguments(p.add_argument_group("supervised tasks"), with_common=False)
     return p.parse_args(argv)
+
+
+def is_supervised(args: argparse.Namespace) -> bool:
+    """Whether ``args`` name (or, with --resume, the run in --out holds) a supervised env id."""
+    env_id = args.env
+    if env_id is None and args.resume:
+        env_id = RunDir.read_config(args.out).get("env_id")
+    return env_id in SUPERVISED_ENV_IDS
 
 
 def build_config(args: argparse.Namespace) -> A2CConfig:
@@ -80,6 +102,25 @@ def build_config(args: argparse.Namespace) -> A2CConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        supervised = is_supervised(args)
+    except (ValueError, TypeError) as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    if supervised:
+        given = [f"--{name.replace('_', '-')}" for name in A2C_ONLY if getattr(args, name) is not None]
+        if given:
+            print(f"train.py: error: {', '.join(given)} apply to the RL envs only; a supervised task picks its "
+                  "network with --model (and --model-kwargs)", file=sys.stderr)
+            return 2
+        return train_supervised.run(args)
+    supervised_only = ("model", "model_kwargs", "data")
+    given = [f"--{name.replace('_', '-')}" for name in supervised_only if getattr(args, name) is not None]
+    if given or args.eval_episodes:
+        given += ["--eval-episodes"] if args.eval_episodes else []
+        print(f"train.py: error: {', '.join(given)} apply to the supervised tasks only; an RL agent picks its core "
+              "with --core (evaluate it with scripts/evaluate.py)", file=sys.stderr)
+        return 2
     import torch
 
     torch.set_num_threads(args.threads)
