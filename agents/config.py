@@ -6,11 +6,11 @@ checked again on ``--resume``, so that a checkpoint is never continued under oth
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from agents.run import RunConfig
 
 # Backpropamine (2019) settings; the bandit ones are ours (a small, fast problem: see ENV_DEFAULTS notes).
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -35,8 +35,10 @@ RESUMABLE_FIELDS = ("episodes", "device", "checkpoint_every")
 
 
 @dataclass
-class A2CConfig:
+class A2CConfig(RunConfig):
     """Everything that defines an A2C run. ``None`` fields take the env's default in :func:`make_config`."""
+
+    ALGO: ClassVar[str] = "a2c"
 
     env_id: str
     core: str
@@ -56,14 +58,11 @@ class A2CConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("episodes", "hidden", "batch", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.check_common()
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden <= 0:
+            raise ValueError(f"hidden must be a positive integer, got {self.hidden!r}")
         if isinstance(self.n_step, bool) or not isinstance(self.n_step, int) or self.n_step < 0:
             raise ValueError(f"n_step must be 0 (full-episode returns) or a positive integer, got {self.n_step!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name in ("lr", "value_coef", "entropy_coef", "clip"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -75,26 +74,6 @@ class A2CConfig:
         for name in ("env_kwargs", "core_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
-
-    @property
-    def iterations(self) -> int:
-        """Number of updates: ``ceil(episodes / batch)`` (each trains on ``batch`` episodes)."""
-        return -(-self.episodes // self.batch)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"algo": "a2c", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> A2CConfig:
-        data = {k: v for k, v in data.items() if k != "algo"}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"config has unknown fields {unknown}; was it written by another version or trainer?")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 def env_defaults(env_id: str) -> dict[str, Any]:

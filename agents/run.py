@@ -17,12 +17,13 @@ and its other randomness from generators in the state dict.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from tqdm import tqdm
 
@@ -38,6 +39,48 @@ from agents.logger import METRICS_FILE, MetricsLog
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class RunConfig:
+    """Base of the dataclasses that describe a run (``A2CConfig``, ``SupervisedConfig``).
+
+    Subclasses are dataclasses with at least ``episodes``, ``batch``, ``seed`` and ``checkpoint_every``, and set
+    ``ALGO``, the trainer's name that ``config.json`` records so that one trainer never loads another's run.
+    """
+
+    ALGO: ClassVar[str] = ""
+
+    def check_common(self) -> None:
+        """Validate the fields every run has; subclasses call it from ``__post_init__``."""
+        for name in ("episodes", "batch", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    @property
+    def iterations(self) -> int:
+        """Number of updates: ``ceil(episodes / batch)`` (each trains on ``batch`` episodes)."""
+        return -(-self.episodes // self.batch)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"algo": self.ALGO, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        data = dict(data)
+        algo = data.pop("algo", cls.ALGO)
+        if algo != cls.ALGO:
+            raise ValueError(f"config is for the {algo!r} trainer, not the {cls.ALGO!r} one")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config has unknown fields {unknown}; was it written by another version or trainer?")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -17,13 +17,11 @@ plastic state still changes within each episode).
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -33,7 +31,7 @@ from torch import Tensor, nn
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.a2c import reset_seed
 from agents.evaluation import mean_confidence_interval
-from agents.run import NonFiniteLossError, RunDir, train_loop
+from agents.run import NonFiniteLossError, RunConfig, RunDir, train_loop
 from agents.supervised_models import SupervisedModel, build_model, default_model
 from envs.supervised.base import SupervisedVectorEnv
 from envs.supervised.losses import torch_step_loss
@@ -66,8 +64,10 @@ DATA_KWARG = {
 
 
 @dataclass
-class SupervisedConfig:
+class SupervisedConfig(RunConfig):
     """Everything that defines a supervised run (written to config.json and checked on resume)."""
+
+    ALGO: ClassVar[str] = "supervised"
 
     env_id: str
     model: str
@@ -83,12 +83,7 @@ class SupervisedConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("episodes", "batch", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        self.check_common()
         for name in ("lr", "clip"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -104,35 +99,12 @@ class SupervisedConfig:
                     f"--data is used only by {', '.join(DATA_KWARG)}; {self.env_id} draws its own data"
                 )
 
-    @property
-    def iterations(self) -> int:
-        """Number of updates: ``ceil(episodes / batch)``."""
-        return -(-self.episodes // self.batch)
-
     def resolved_env_kwargs(self) -> dict[str, Any]:
         """``env_kwargs`` with ``data`` filled in as the env's data argument."""
         kwargs = dict(self.env_kwargs)
         if self.data is not None:
             kwargs[DATA_KWARG[self.env_id]] = self.data
         return kwargs
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"algo": "supervised", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SupervisedConfig:
-        data = dict(data)
-        algo = data.pop("algo", "supervised")
-        if algo != "supervised":
-            raise ValueError(f"config is for the {algo!r} trainer, not the supervised one")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"config has unknown fields {unknown}; was it written by another version or trainer?")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 def make_supervised_config(env_id: str, model: str | None, episodes: int, **overrides: Any) -> SupervisedConfig:

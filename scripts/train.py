@@ -16,13 +16,13 @@ config.json, metrics.csv (one row per iteration of --batch episodes), TensorBoar
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script, also when loaded by path
 
 import train_supervised  # noqa: E402
+from train_supervised import json_object  # noqa: E402
 
 from agents.a2c import train
 from agents.config import A2CConfig, make_config
@@ -39,16 +39,6 @@ FIELDS = {
     "n_step": "n_step", "env_kwargs": "env_kwargs", "core_kwargs": "core_kwargs",
     "checkpoint_every": "checkpoint_every", "device": "device",
 }
-
-
-def json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"size\": 9}}', got {text!r}")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -37,7 +37,7 @@ def json_object(text: str) -> dict:
     except json.JSONDecodeError as error:
         raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"n_bits\": 8}}', got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"size\": 9}}', got {text!r}")
     return value
 
 
