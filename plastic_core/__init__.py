@@ -2,6 +2,7 @@
 
 from plastic_core.base import RecurrentCore, State
 from plastic_core.flp import FLPNetwork
+from plastic_core.fused import fused_unroll, record
 from plastic_core.plastic_linear import PlasticLinear
 from plastic_core.plastic_lstm import PlasticLSTMCore
 from plastic_core.plastic_rnn import (
@@ -33,6 +34,8 @@ __all__ = [
     "TanhRNN",
     "core_names",
     "count_parameters",
+    "fused_unroll",
     "make_core",
+    "record",
     "register_core",
 ]

@@ -137,6 +137,8 @@ class HebbianRNN(ProjectedInputCore):
     both indexed [j, i] (row postsynaptic). State: ``h`` (B, N) and ``hebb`` (B, N, N), zeros at episode start.
     """
 
+    fused = True  # unroll through plastic_core.fused; False: the per-step autograd graph of ``step``
+
     def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float | None = 1.0,
                  allow_unclipped: bool = False) -> None:
         super().__init__(input_size, hidden_size)
@@ -172,6 +174,21 @@ class HebbianRNN(ProjectedInputCore):
         h_prev = state["h"]
         h = torch.tanh(self.preactivation(drive, h_prev, state["hebb"]))
         return h, {"h": h, **self.update_traces(h_prev, h, state)}
+
+    def unroll(self, xs: Tensor, state: State) -> tuple[Tensor, State]:
+        """Run ``T`` steps: xs (T, B, I) -> hs (T, B, N), final state.
+
+        With ``fused`` (the default) the whole sequence is one autograd node (``plastic_core.fused``): in-place
+        traces, checkpoints instead of every step's traces, analytic backward; same results as stepping.
+        """
+        from plastic_core.fused import fusable, fused_unroll  # imported here: fused.py builds on this module
+
+        if not (self.fused and fusable(self)):
+            return super().unroll(xs, state)
+        self.check_input(xs, state, rank=3)
+        if xs.shape[0] == 0:
+            raise ValueError("xs must have at least one time step, got shape (0, ...)")
+        return fused_unroll(self, self.w_in(xs), state)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, alpha={self.alpha_kind!r}, clip={self.clip}"

@@ -1,0 +1,461 @@
+"""Fused C kernels of the plastic recurrence, for contiguous float32/float64 CPU tensors.
+
+One call per time step and batch, each sweeping a batch element's (N, N) traces while they sit in cache:
+
+* ``forward_step``: h(t) = tanh(d + (w + alpha * Hebb) h(t-1)), M(t), and the trace update to t+1 (two sweeps
+  over row j of Hebb: the product, then the update), reading and writing each trace once from memory;
+* ``update_step``: the trace update alone (the recomputation of a segment in backward);
+* ``backward_step``: one step of the BPTT recursion (two sweeps: the reductions that dL/dh(t) needs, then the
+  new adjoints), reading each trace and adjoint once and writing each adjoint once.
+
+The clip's gradient mask is recomputed from the unclipped value (|u| < c), which equals the mask on the clipped
+result; ``-ffp-contract=off`` keeps the forward and backward arithmetic of u identical.
+
+The source is compiled on first use with the system C compiler (``cc``; ``$CC`` overrides) into
+``$PLASTIC_CORE_CACHE`` (default ``~/.cache/plastic_core``), keyed by a hash of source and flags, and loaded with
+ctypes; OpenMP splits the batch across ``torch.get_num_threads()`` threads. ``load()`` returns ``None`` (and the
+eager kernels are used) where no compiler works or ``PLASTIC_CORE_NATIVE=0``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+# Traces at least this large (bytes of one (B, N, N) tensor) are written to separate buffers (checkpoints, the
+# recomputed traces of a segment) with streaming stores: they will be read back from memory anyway, and skipping
+# the read-for-ownership saves a third of that traffic. Smaller ones stay in cache for backward to read (measured:
+# 2x slower with streaming at B=30, N=100; 1.6x faster at B=256, N=256).
+STREAM_BYTES = 8 << 20
+
+KINDS = {"decay": 0, "oja": 1, "clip": 2, "modulated": 3, "retroactive": 4}
+ALPHAS = {"connection": 0, "neuron": 1, "scalar": 2}
+
+SOURCE = r"""
+#include <math.h>
+#include <string.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#define TID omp_get_thread_num()
+#else
+#define TID 0
+#endif
+
+typedef REAL real;
+#if defined(__AVX__) && IS_FLOAT
+#define VW 8
+#define STREAM _mm256_stream_ps
+#define LOADU _mm256_loadu_ps
+#elif defined(__AVX__)
+#define VW 4
+#define STREAM _mm256_stream_pd
+#define LOADU _mm256_loadu_pd
+#endif
+#define CAT2(a, b) a##_##b
+#define CAT(a, b) CAT2(a, b)
+#define FN(name) CAT(name, SUFFIX)
+
+enum { DECAY = 0, OJA = 1, CLIP = 2, MODULATED = 3, RETRO = 4 };
+enum { CONNECTION = 0, NEURON = 1, SCALAR = 2 };
+
+typedef struct {
+    long B, N;
+    int kind, akind, clipped, nthreads, stream;
+    double c, eta;
+    const void *w, *alpha, *modw, *modb, *fanout;
+} Params;
+
+static inline real unclipped(int kind, real H, real E, real hj, real hpi, real mj, real eta, real keep) {
+    /* the update before the clip; keep = 1 - eta (decay), 1 - eta hj^2 (oja) */
+    switch (kind) {
+    case DECAY: return keep * H + eta * (hj * hpi);
+    case OJA: return H * keep + eta * (hj * hpi);
+    case CLIP: return H + eta * (hj * hpi);
+    case MODULATED: return H + (mj * hj) * hpi;
+    default: return H + mj * E;
+    }
+}
+
+static inline real keep_of(int kind, real eta, real hj) {
+    return kind == DECAY ? 1 - eta : (kind == OJA ? 1 - eta * hj * hj : 1);
+}
+
+static inline real clampr(real x, real c) { return x > c ? c : (x < -c ? -c : x); }
+
+/* run BODY with the non-retroactive rule as the compile-time constant K, so that its loops vectorize */
+#define BY_KIND(kind, BODY)                                                                                         \
+    switch (kind) {                                                                                                 \
+    case DECAY: { const int K = DECAY; BODY; } break;                                                              \
+    case OJA: { const int K = OJA; BODY; } break;                                                                  \
+    case CLIP: { const int K = CLIP; BODY; } break;                                                                \
+    default: { const int K = MODULATED; BODY; } break;                                                             \
+    }
+
+/* copy a row to memory that will not be read again soon, bypassing the cache (no read-for-ownership of the
+   destination) where the row is aligned for vector streaming stores */
+static inline void stream_row(real *dst, const real *src, long N) {
+#if defined(__AVX__)
+    if (((unsigned long)dst & 31) == 0) {
+        long i = 0;
+        for (; i + VW <= N; i += VW) STREAM(dst + i, LOADU(src + i));
+        for (; i < N; i++) dst[i] = src[i];
+        return;
+    }
+#endif
+    memcpy(dst, src, N * sizeof(real));
+}
+
+/* row j of the traces of one batch element: step t -> t+1 (written to row buffers when streaming) */
+static inline void update_row(const Params *P, real hj, real mj, const real *hp, const real *Hr, const real *Er,
+                              real *Hor, real *Eor) {
+    const long N = P->N;
+    const int kind = P->kind, clipped = P->clipped;
+    const real eta = (real)P->eta, c = (real)P->c, one_eta = 1 - eta, keep = keep_of(kind, eta, hj);
+    if (kind == RETRO) {
+#pragma omp simd
+        for (long i = 0; i < N; i++) {
+            real u = unclipped(RETRO, Hr[i], Er[i], hj, hp[i], mj, eta, keep);
+            Eor[i] = one_eta * Er[i] + eta * (hj * hp[i]);
+            Hor[i] = clipped ? clampr(u, c) : u;
+        }
+    } else {
+        BY_KIND(kind, _Pragma("omp simd")
+            for (long i = 0; i < N; i++) {
+                real u = unclipped(K, Hr[i], 0, hj, hp[i], mj, eta, keep);
+                Hor[i] = clipped ? clampr(u, c) : u;
+            })
+    }
+}
+
+/* row j of Hebb(t+1) (and E) of one batch element into Ho/Eo: in place, or, into a separate buffer (a checkpoint
+   or a recomputed trace, read again only after many other traces), through L1 rows and streaming stores */
+static inline void update_row_to(const Params *P, long j, real hj, real mj, const real *hp, const real *H,
+                                 const real *E, real *Ho, real *Eo, real *rowH, real *rowE) {
+    const long N = P->N;
+    if (Ho == H || !P->stream) {
+        update_row(P, hj, mj, hp, H + j * N, E ? E + j * N : 0, Ho + j * N, Eo ? Eo + j * N : 0);
+        return;
+    }
+    update_row(P, hj, mj, hp, H + j * N, E ? E + j * N : 0, rowH, rowE);
+    stream_row(Ho + j * N, rowH, N);
+    if (E) stream_row(Eo + j * N, rowE, N);
+}
+
+static inline void fence(void) {
+#if defined(__AVX__)
+    _mm_sfence(); /* order the streaming stores before anything that follows */
+#endif
+}
+
+static inline real row_modulation(const Params *P, long j, real m0) {
+    const real *fanout = (const real *)P->fanout;
+    return fanout ? m0 * fanout[j] : m0;
+}
+
+/* one batch element: the recurrent product of row j, then (rules without modulation) its update right away */
+void FN(forward_step)(const Params *P, const real *d, const real *hp, const real *H, const real *E,
+                      real *Ho, real *Eo, real *h, real *m0, real *p) {
+    const long B = P->B, N = P->N;
+    const real *w = (const real *)P->w, *alpha = (const real *)P->alpha;
+    const real *modw = (const real *)P->modw, *modb = (const real *)P->modb;
+    const int modulated = P->kind >= MODULATED;
+#pragma omp parallel for num_threads(P->nthreads) schedule(static)
+    for (long b = 0; b < B; b++) {
+        real rowH[N], rowE[N];
+        const real *Hb = H + b * N * N, *Eb = E ? E + b * N * N : 0, *hpb = hp + b * N;
+        real *Hob = Ho + b * N * N, *Eob = Eo ? Eo + b * N * N : 0, *hb = h + b * N;
+        for (long j = 0; j < N; j++) {
+            const real *Hr = Hb + j * N, *wr = w + j * N;
+            real acc = 0;
+            if (P->akind == CONNECTION) {
+                const real *ar = alpha + j * N;
+#pragma omp simd reduction(+ : acc)
+                for (long i = 0; i < N; i++) acc += (wr[i] + ar[i] * Hr[i]) * hpb[i];
+            } else {
+                real aw = 0, ah = 0;
+#pragma omp simd reduction(+ : aw, ah)
+                for (long i = 0; i < N; i++) {
+                    aw += wr[i] * hpb[i];
+                    ah += Hr[i] * hpb[i];
+                }
+                p[b * N + j] = ah;
+                acc = aw + (P->akind == NEURON ? alpha[j] : alpha[0]) * ah;
+            }
+            hb[j] = TANH(d[b * N + j] + acc);
+            if (!modulated) update_row_to(P, j, hb[j], 0, hpb, Hb, Eb, Hob, Eob, rowH, rowE);
+        }
+        if (modulated) { /* M(t) needs the whole h(t): a second sweep */
+            real z = modb[0];
+            for (long j = 0; j < N; j++) z += modw[j] * hb[j];
+            const real mb = TANH(z);
+            m0[b] = mb;
+            for (long j = 0; j < N; j++)
+                update_row_to(P, j, hb[j], row_modulation(P, j, mb), hpb, Hb, Eb, Hob, Eob, rowH, rowE);
+        }
+    }
+    if (Ho != H) fence();
+}
+
+void FN(update_step)(const Params *P, const real *h, const real *hp, const real *m0, const real *H, const real *E,
+                     real *Ho, real *Eo) {
+    const long B = P->B, N = P->N;
+#pragma omp parallel for num_threads(P->nthreads) schedule(static)
+    for (long b = 0; b < B; b++) {
+        real rowH[N], rowE[N];
+        const real mb = m0 ? m0[b] : 0;
+        for (long j = 0; j < N; j++)
+            update_row_to(P, j, h[b * N + j], row_modulation(P, j, mb), hp + b * N, H + b * N * N,
+                          E ? E + b * N * N : 0, Ho + b * N * N, Eo ? Eo + b * N * N : 0, rowH, rowE);
+    }
+    if (Ho != H) fence();
+}
+
+/* row j of the new adjoints dL/dHebb(t) (and dL/dE(t)) and its share of dL/dh(t-1) (into r), given
+   ga_j = dL/da_j (a = the pre-activation) */
+static inline void adjoint_row(const Params *P, long j, real hj, real mj, real gaj, const real *hpb, const real *Hb,
+                               const real *Eb, real *gHb, real *gEb, real *r, real *ga_alpha) {
+    const long N = P->N;
+    const int kind = P->kind;
+    const real eta = (real)P->eta, one_eta = 1 - eta, keep = keep_of(kind, eta, hj);
+    const real lim = P->clipped ? (real)P->c : (real)INFINITY; /* the clip passes the gradient where |u| < c */
+    const real scale = kind == DECAY || kind == OJA ? keep : 1;
+    const real *alpha = (const real *)P->alpha;
+    const real *Hr = Hb + j * N, *Er = Eb ? Eb + j * N : 0, *wr = (const real *)P->w + j * N;
+    real *gHr = gHb + j * N, *gEr = gEb ? gEb + j * N : 0;
+    if (P->akind == CONNECTION) {
+        const real *ar = alpha + j * N;
+        real *gar = ga_alpha + j * N;
+        if (kind == RETRO) {
+#pragma omp simd
+            for (long i = 0; i < N; i++) {
+                real u = unclipped(RETRO, Hr[i], Er[i], hj, hpb[i], mj, eta, keep);
+                real gu = ABS(u) < lim ? gHr[i] : 0;
+                gEr[i] = one_eta * gEr[i] + mj * gu;
+                gHr[i] = gu + ar[i] * (gaj * hpb[i]);
+                r[i] += (wr[i] + ar[i] * Hr[i]) * gaj;
+                gar[i] += (gaj * hpb[i]) * Hr[i];
+            }
+        } else {
+            BY_KIND(kind, _Pragma("omp simd")
+                for (long i = 0; i < N; i++) {
+                    real u = unclipped(K, Hr[i], 0, hj, hpb[i], mj, eta, keep);
+                    real gu = ABS(u) < lim ? gHr[i] : 0;
+                    gHr[i] = scale * gu + ar[i] * (gaj * hpb[i]);
+                    r[i] += (wr[i] + ar[i] * Hr[i]) * gaj;
+                    gar[i] += (gaj * hpb[i]) * Hr[i];
+                })
+        }
+    } else {
+        const real aj = P->akind == NEURON ? alpha[j] : alpha[0], gaa = gaj * aj;
+        if (kind == RETRO) {
+#pragma omp simd
+            for (long i = 0; i < N; i++) {
+                real u = unclipped(RETRO, Hr[i], Er[i], hj, hpb[i], mj, eta, keep);
+                real gu = ABS(u) < lim ? gHr[i] : 0;
+                gEr[i] = one_eta * gEr[i] + mj * gu;
+                gHr[i] = gu + gaa * hpb[i];
+                r[i] += wr[i] * gaj + Hr[i] * gaa;
+            }
+        } else {
+            BY_KIND(kind, _Pragma("omp simd")
+                for (long i = 0; i < N; i++) {
+                    real u = unclipped(K, Hr[i], 0, hj, hpb[i], mj, eta, keep);
+                    real gu = ABS(u) < lim ? gHr[i] : 0;
+                    gHr[i] = scale * gu + gaa * hpb[i];
+                    r[i] += wr[i] * gaj + Hr[i] * gaa;
+                })
+        }
+    }
+}
+
+/* In: g = dL/dh(t) (B, N), gH/gE = dL/dHebb(t+1), dL/dE(t+1). Out: g = dL/d drive(t), ghp = dL/dh(t-1) from this
+   step, gH/gE = dL/dHebb(t), dL/dE(t), geta[b], gz[b] = dL/dz (z = W_mod h + b_mod); galpha (per thread, N*N)
+   and gfan (per thread, N) accumulate; work: per thread, N.
+   Rules without modulation: one sweep (row j's reductions give ga_j at once). With modulation, ga needs M's
+   gradient, a sum over all rows: a first sweep for the reductions, a second for the adjoints. */
+void FN(backward_step)(const Params *P, const real *h, const real *hp, const real *H, const real *E,
+                       const real *m0, real *gH, real *gE, real *g, real *ghp, real *galpha, real *gfan,
+                       real *geta, real *gz, real *work) {
+    const long B = P->B, N = P->N;
+    const int kind = P->kind;
+    const real eta = (real)P->eta;
+    const real lim = P->clipped ? (real)P->c : (real)INFINITY;
+    const real *modw = (const real *)P->modw, *fanout = (const real *)P->fanout;
+#pragma omp parallel for num_threads(P->nthreads) schedule(static)
+    for (long b = 0; b < B; b++) {
+        const int tid = TID;
+        const real *Hb = H + b * N * N, *Eb = E ? E + b * N * N : 0, *hb = h + b * N, *hpb = hp + b * N;
+        real *gHb = gH + b * N * N, *gEb = gE ? gE + b * N * N : 0, *gb = g + b * N, *r = ghp + b * N;
+        real *gm = work + (long)tid * N, *ga_alpha = galpha ? galpha + (long)tid * N * N : 0;
+        const real mb = m0 ? m0[b] : 0;
+        real eta_acc = 0;
+        memset(r, 0, N * sizeof(real));
+        if (kind < MODULATED) {
+            for (long j = 0; j < N; j++) {
+                const real hj = hb[j], keep = keep_of(kind, eta, hj), coef = eta * hj;
+                const real *Hr = Hb + j * N, *gHr = gHb + j * N;
+                real q = 0, s = 0;
+                BY_KIND(kind, _Pragma("omp simd reduction(+ : q, s)")
+                    for (long i = 0; i < N; i++) {
+                        real u = unclipped(K, Hr[i], 0, hj, hpb[i], 0, eta, keep);
+                        real gu = ABS(u) < lim ? gHr[i] : 0;
+                        q += gu * hpb[i];
+                        s += gu * Hr[i];
+                        r[i] += gu * coef;
+                    })
+                if (kind == OJA) {
+                    gb[j] += eta * q - 2 * eta * hj * s;
+                    eta_acc += hj * q - hj * hj * s;
+                } else {
+                    gb[j] += eta * q;
+                    eta_acc += kind == DECAY ? hj * q - s : hj * q;
+                }
+                gb[j] *= 1 - hj * hj;
+                adjoint_row(P, j, hj, 0, gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
+            }
+            geta[b] = eta_acc;
+            continue;
+        }
+        /* sweep 1: the reductions dL/dh(t) needs */
+        for (long j = 0; j < N; j++) {
+            const real hj = hb[j], mj = row_modulation(P, j, mb), keep = keep_of(kind, eta, hj);
+            const real *Hr = Hb + j * N, *gHr = gHb + j * N;
+            real q = 0, s = 0;
+            if (kind == RETRO) {
+                const real *Er = Eb + j * N, *gEr = gEb + j * N;
+                const real coef = eta * hj;
+                real gmj = 0;
+#pragma omp simd reduction(+ : q, s, gmj)
+                for (long i = 0; i < N; i++) {
+                    real u = unclipped(RETRO, Hr[i], Er[i], hj, hpb[i], mj, eta, keep);
+                    real gu = ABS(u) < lim ? gHr[i] : 0;
+                    gmj += gu * Er[i];
+                    q += gEr[i] * hpb[i];
+                    s += gEr[i] * Er[i];
+                    r[i] += gEr[i] * coef;
+                }
+                gm[j] = gmj;
+                gb[j] += eta * q;
+                eta_acc += hj * q - s;
+            } else {
+                const real coef = mj * hj;
+#pragma omp simd reduction(+ : q)
+                for (long i = 0; i < N; i++) {
+                    real u = unclipped(MODULATED, Hr[i], 0, hj, hpb[i], mj, eta, keep);
+                    real gu = ABS(u) < lim ? gHr[i] : 0;
+                    q += gu * hpb[i];
+                    r[i] += gu * coef;
+                }
+                gb[j] += q * mj;
+                gm[j] = q * hj;
+            }
+        }
+        geta[b] = eta_acc;
+        real gm0 = 0;
+        for (long j = 0; j < N; j++) gm0 += fanout ? gm[j] * fanout[j] : gm[j];
+        if (fanout) {
+            real *gf = gfan + (long)tid * N;
+            for (long j = 0; j < N; j++) gf[j] += gm[j] * mb;
+        }
+        const real gzb = gm0 * (1 - mb * mb);
+        gz[b] = gzb;
+        /* sweep 2: the new adjoints and dL/dh(t-1) */
+        for (long j = 0; j < N; j++) {
+            gb[j] = (gb[j] + gzb * modw[j]) * (1 - hb[j] * hb[j]);
+            adjoint_row(P, j, hb[j], row_modulation(P, j, mb), gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
+        }
+    }
+}
+"""
+
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-fopenmp"]
+VARIANTS = {torch.float32: ("float", "f32", "tanhf", "fabsf"), torch.float64: ("double", "f64", "tanh", "fabs")}
+
+
+class Params(ctypes.Structure):
+    _fields_ = [("B", ctypes.c_long), ("N", ctypes.c_long), ("kind", ctypes.c_int), ("akind", ctypes.c_int),
+                ("clipped", ctypes.c_int), ("nthreads", ctypes.c_int), ("stream", ctypes.c_int), ("c", ctypes.c_double),
+                ("eta", ctypes.c_double), ("w", ctypes.c_void_p), ("alpha", ctypes.c_void_p),
+                ("modw", ctypes.c_void_p), ("modb", ctypes.c_void_p), ("fanout", ctypes.c_void_p)]
+
+
+_lock = threading.Lock()
+_libraries: dict[torch.dtype, ctypes.CDLL | None] = {}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PLASTIC_CORE_CACHE", Path.home() / ".cache" / "plastic_core"))
+
+
+def enabled() -> bool:
+    return os.environ.get("PLASTIC_CORE_NATIVE", "1") not in ("0", "false", "no", "")
+
+
+def _compile(dtype: torch.dtype) -> ctypes.CDLL:
+    real, suffix, tanh, abs_ = VARIANTS[dtype]
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler found (set CC)")
+    flags = [*FLAGS, f"-DREAL={real}", f"-DSUFFIX={suffix}", f"-DTANH={tanh}", f"-DABS={abs_}",
+             f"-DIS_FLOAT={int(dtype == torch.float32)}"]
+    key = hashlib.sha256("\n".join([SOURCE, compiler, *flags]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"plastic_{suffix}_{key}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            src, out = Path(tmp) / "plastic.c", Path(tmp) / "plastic.so"
+            src.write_text(SOURCE)
+            proc = subprocess.run([compiler, *flags, str(src), "-o", str(out), "-lm"], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"compiling the plastic kernels failed: {proc.stderr.strip()[-500:]}")
+            os.replace(out, target)  # atomic: concurrent processes may race here harmlessly
+    lib = ctypes.CDLL(str(target))
+    for name, n_args in (("forward_step", 10), ("update_step", 8), ("backward_step", 15)):
+        fn = getattr(lib, f"{name}_{suffix}")
+        fn.restype, fn.argtypes = None, [ctypes.c_void_p] * n_args  # every argument is a pointer
+    return lib
+
+
+def load(dtype: torch.dtype) -> ctypes.CDLL | None:
+    """The compiled kernels for ``dtype`` (float32/float64), or ``None`` where they cannot be had."""
+    if dtype not in VARIANTS or not enabled():
+        return None
+    with _lock:
+        if dtype not in _libraries:
+            try:
+                _libraries[dtype] = _compile(dtype)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                warnings.warn(f"plastic_core: native kernels unavailable ({error}); using the eager PyTorch kernels",
+                              RuntimeWarning, stacklevel=3)
+                _libraries[dtype] = None
+        return _libraries[dtype]
+
+
+def supports(*tensors: Tensor | None) -> bool:
+    """Whether the native kernels can run on these tensors (CPU, float32/float64, one dtype, no autograd mode)."""
+    present = [t for t in tensors if t is not None]
+    dtype = present[0].dtype
+    return dtype in VARIANTS and all(t.device.type == "cpu" and t.dtype == dtype for t in present)
+
+
+def ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+if __name__ == "__main__":  # python -m plastic_core.native: build both variants now
+    for dt in VARIANTS:
+        print(dt, "ok" if load(dt) is not None else "unavailable", file=sys.stderr)
