@@ -27,6 +27,7 @@ import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.config import RESUMABLE_FIELDS, A2CConfig
 from agents.run import NonFiniteLossError, RunDir, train_loop
 from plastic_core import RecurrentCore, State, make_core
+from plastic_core.fused import record
 
 MAX_EPISODE_STEPS = 100_000  # guard against an env that never ends its episodes
 
@@ -120,15 +121,16 @@ def play_episodes(
     obs, _ = env.reset(seed=seed)
     state = model.initial_state(env.num_envs, device=device)
     x = torch.as_tensor(obs, dtype=torch.float32, device=device)
-    model.core.check_input(x, state)  # once; the loop calls the unchecked step
-    hs, logits_seq, actions, rewards = [], [], [], []
+    model.core.check_input(x, state)  # once; the tape steps unchecked
+    # Act, then replay: the episode is played without autograd (plastic traces updated in place), and
+    # tape.replay() puts the whole episode on the graph at once (one fused node for the plastic cores).
+    tape = record(model.core, state)
+    actions, rewards = [], []
     for _ in range(MAX_EPISODE_STEPS):
-        h, state = model.core.step(x, state)
-        logits = model.policy(h)
-        action = choose_actions(logits.detach(), generator, greedy)
+        with torch.no_grad():
+            logits = model.policy(tape.step(x))
+        action = choose_actions(logits, generator, greedy)
         obs, reward, terminated, truncated, _ = env.step(action.numpy())
-        hs.append(h)
-        logits_seq.append(logits)
         actions.append(action)
         rewards.append(reward)
         done = np.logical_or(terminated, truncated)
@@ -142,8 +144,9 @@ def play_episodes(
         x = torch.as_tensor(obs, dtype=torch.float32, device=device)
     else:
         raise ValueError(f"episodes did not end within {MAX_EPISODE_STEPS} steps")
+    hs, _ = tape.replay()  # on the graph when grad is enabled; plain tensors under no_grad (evaluation)
     rewards = np.stack(rewards).astype(np.float64)
-    return Rollout(torch.stack(hs), torch.stack(logits_seq), torch.stack(actions).to(device),
+    return Rollout(hs, model.policy(hs), torch.stack(actions).to(device),
                    torch.from_numpy(rewards.astype(np.float32)).to(device), rewards.sum(0))
 
 
