@@ -82,10 +82,11 @@ def rule_of(core: HebbianRNN) -> Rule:
 
 
 def fusable(core: RecurrentCore) -> bool:
-    """Whether the fused recurrence computes what ``core.step`` computes: a plastic core of this module whose
-    class does not override the step (``agents.supervised_models.ClampedPlasticRNN``, for one, does)."""
-    if not isinstance(core, HebbianRNN):
-        return False
+    """Whether the fused recurrence computes what ``core.step`` computes: a plastic core of this module with
+    ``core.fused`` set, whose class does not override the step (``agents.supervised_models.ClampedPlasticRNN``, for
+    one, does) and whose instance has no step of its own."""
+    if not isinstance(core, HebbianRNN) or not core.fused or "step" in vars(core):
+        return False  # not plastic, fused path switched off, or a step patched on the instance
     base = RetroactiveRNN if isinstance(core, RetroactiveRNN) else (
         ModulatedRNN if isinstance(core, ModulatedRNN) else PlasticRNN)
     names = ("step", "advance", "preactivation", "update_traces", "modulation", "bound", "state_shapes")

@@ -10,13 +10,13 @@ episodes, B of them in lock-step on the native vector env): acting, forward, bac
 
 Implementations:
 
-* ``trainer``: ``A2CTrainer.train_iteration`` as it is: one autograd step of the core per env step.
-* ``replay``: act, then replay. The episode is played without autograd through ``plastic_core.fused.record``
-  (plastic cores: in-place trace updates, fused kernels), then ``tape.replay()`` gives the same hs with one
-  autograd node whose backward recomputes traces from checkpoints (``ReplayTape`` otherwise: the LSTM acts without
-  autograd, then one ``core.unroll``; the rnn keeps its per-step graph).
-  Run by swapping ``agents.a2c.play_episodes`` for ``play_recorded`` below; the rest of the iteration is the
-  trainer's own code.
+* ``trainer``: ``A2CTrainer.train_iteration`` as it is: act, then replay. The episode is played without autograd
+  through ``plastic_core.fused.record`` (plastic cores: in-place trace updates, fused kernels), then
+  ``tape.replay()`` gives the same hs with one autograd node whose backward recomputes traces from checkpoints
+  (``ReplayTape`` otherwise: the LSTM acts without autograd, then one ``core.unroll``; the rnn keeps its per-step
+  graph).
+* ``stepwise``: the same trainer with ``core.fused = False``: one autograd step of the optimised core per env step
+  (the trainer before the fused path).
 * ``reference``: the trainer with the core's step replaced by the plain per-step transcription of its
   equations (``plastic_core.reference``): the straightforward PyTorch baseline.
 
@@ -42,13 +42,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import agents.a2c as a2c  # noqa: E402
 from agents.config import make_config  # noqa: E402
 from plastic_core.base import State  # noqa: E402
-from plastic_core.fused import PlasticTape, record  # noqa: E402
+from plastic_core.fused import PlasticTape  # noqa: E402
 from plastic_core.plastic_rnn import HebbianRNN  # noqa: E402
 from plastic_core.reference import reference_unroll  # noqa: E402
 
@@ -56,38 +55,6 @@ ENV_ID = "Plastic/Maze-v0"
 CORES = ("rnn", "lstm", "plastic", "modulated", "retroactive")
 PLASTIC_CORES = ("plastic", "modulated", "retroactive")
 FLOOR_PASSES = 5  # per trace and step: forward read + write, backward read, adjoint read + write
-
-
-# -- act, then replay --------------------------------------------------------------------------------------------
-def play_recorded(model: a2c.ActorCritic, env, seed: int, generator: torch.Generator,
-                  greedy: bool = False) -> a2c.Rollout:
-    """``agents.a2c.play_episodes`` by act-then-replay: same episodes and actions, hs from ``tape.replay()``."""
-    device = next(model.parameters()).device
-    obs, _ = env.reset(seed=seed)
-    state = model.initial_state(env.num_envs, device=device)
-    x = torch.as_tensor(obs, dtype=torch.float32, device=device)
-    model.core.check_input(x, state)  # once; the tape steps unchecked
-    tape = record(model.core, state)
-    actions, rewards = [], []
-    for _ in range(a2c.MAX_EPISODE_STEPS):
-        with torch.no_grad():
-            logits = model.policy(tape.step(x))
-        action = a2c.choose_actions(logits, generator, greedy)
-        obs, reward, terminated, truncated, _ = env.step(action.numpy())
-        actions.append(action)
-        rewards.append(reward)
-        done = np.logical_or(terminated, truncated)
-        if done.any():
-            if not done.all():
-                raise ValueError("episodes of a batch ended at different steps; this A2C needs fixed-length episodes")
-            break
-        x = torch.as_tensor(obs, dtype=torch.float32, device=device)
-    else:
-        raise ValueError(f"episodes did not end within {a2c.MAX_EPISODE_STEPS} steps")
-    hs, _ = tape.replay()  # attached to autograd when gradients are enabled
-    rewards = np.stack(rewards).astype(np.float64)
-    return a2c.Rollout(hs, model.policy(hs), torch.stack(actions).to(device),
-                       torch.from_numpy(rewards.astype(np.float32)).to(device), rewards.sum(0))
 
 
 def reference_step(core: HebbianRNN):
@@ -152,8 +119,8 @@ def measure(core: str, batch: int, hidden: int, impl: str, args: argparse.Namesp
     config = make_config(ENV_ID, core, episodes=batch * (args.warmup + args.iterations), hidden=hidden, batch=batch,
                          seed=0, device=args.device)
     trainer = a2c.A2CTrainer(config)
-    if impl == "replay":
-        a2c.play_episodes = play_recorded  # train_iteration looks the function up in its module
+    if impl == "stepwise":
+        trainer.model.core.fused = False  # the per-step autograd graph of the optimised step
     elif impl == "reference":
         trainer.model.core.step = reference_step(trainer.model.core)
     if device.type == "cuda":
@@ -201,10 +168,10 @@ def parse_config(text: str) -> tuple[int, int]:
 def default_impls(core: str, batch: int, hidden: int) -> list[str]:
     """Which implementations a default run measures for one core and size."""
     if core not in PLASTIC_CORES:
-        return ["trainer", "replay"]
+        return ["trainer"]
     small = batch * hidden * hidden <= 30 * 100 * 100
     # the per-step graph of a plastic core keeps one (B, N, N) tensor per op and step: tens of GiB at 256x256
-    return ["reference", "trainer", "replay"] if small else ["replay"]
+    return ["reference", "stepwise", "trainer"] if small else ["trainer"]
 
 
 def run_isolated(core: str, batch: int, hidden: int, impl: str, args: argparse.Namespace) -> dict | str:
@@ -242,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="batch x hidden sizes (default 30x100 256x256)")
     parser.add_argument("--cores", default=",".join(CORES), help="comma-separated core names (default: all five)")
     parser.add_argument("--impls", default=None,
-                        help="comma-separated trainer,replay,reference (default: reference and trainer only where "
+                        help="comma-separated trainer,stepwise,reference (default: reference and stepwise only where "
                              "they fit, i.e. plastic cores at the small size)")
     parser.add_argument("--iterations", type=int, default=3, help="timed A2C iterations per row (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first (default 1)")
@@ -266,8 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown cores {unknown}; expected some of {', '.join(CORES)}")
     impls = None if args.impls is None else [name.strip() for name in args.impls.split(",") if name.strip()]
-    if impls is not None and set(impls) - {"trainer", "replay", "reference"}:
-        parser.error("--impls takes trainer, replay and/or reference")
+    if impls is not None and set(impls) - {"trainer", "stepwise", "reference"}:
+        parser.error("--impls takes trainer, stepwise and/or reference")
     where = (torch.cuda.get_device_name(args.device) if args.device.startswith("cuda")
              else f"{platform.processor() or platform.machine()}, {args.threads or torch.get_num_threads()} threads")
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""

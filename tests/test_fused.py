@@ -243,6 +243,30 @@ class HalvedTraces(PlasticRNN):
         return {"hebb": super().update_traces(h_prev, h, state)["hebb"] * 0.5}
 
 
+@pytest.mark.parametrize("name", ["rnn", "lstm"])
+def test_replay_tape_acting_under_no_grad_still_gives_gradients(name):
+    """The A2C trainer samples actions under no_grad; the replayed hs must still reach the parameters."""
+    core = build(name, {})
+    state, xs = core.initial_state(3), inputs(5)
+    tape = record(core, state)
+    for x in xs:
+        with torch.no_grad():
+            tape.step(x)
+    hs, _ = tape.replay()
+    grads = torch.autograd.grad(hs.square().sum(), list(core.parameters()))
+    assert all(g.abs().sum() > 0 for g in grads)
+
+
+def test_switched_off_or_patched_cores_are_not_fused():
+    core = build("retroactive", {})
+    assert fusable(core)
+    core.fused = False
+    assert not fusable(core) and isinstance(record(core, core.initial_state(2)), ReplayTape)
+    patched = build("retroactive", {})
+    patched.step = lambda x, state: (x, state)
+    assert not fusable(patched)
+
+
 def test_subclasses_that_change_the_step_are_not_fused():
     core = HalvedTraces(INPUT, 5).double()
     assert not fusable(core) and fusable(build("plastic", {}))
