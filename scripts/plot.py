@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--title", default=None, help="figure title (default: the env id)")
     p.add_argument("--logx", action="store_true", help="logarithmic x axis")
     p.add_argument("--reach", type=float, default=None,
-                   help="also print when each group's smoothed curve first reaches this y level (median over runs)")
+                   help="also print when each group's smoothed curve first reaches this y level (median over runs); "
+                        "needs an explicit --smooth, so that runs of different lengths are smoothed alike")
     return p.parse_args(argv)
 
 
@@ -105,6 +106,11 @@ def final_value(ys: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.reach is not None and args.smooth <= 0:
+        # The default window is ~2% of a run's rows: a short run would get none, and one lucky batch would count.
+        print("plot.py: error: --reach needs --smooth N (a running mean over N rows, the same for every run)",
+              file=sys.stderr)
+        return 2
     import matplotlib
 
     matplotlib.use("Agg")

@@ -136,7 +136,9 @@ def test_plot_groups_runs_by_core(maze_runs, tmp_path, capsys):
     image = iio.imread(png)
     assert image.ndim == 3 and image.shape[0] > 100
     by_seed = [*map(str, maze_runs), "--x", "wall_time", "--group", "seed", "--reach", "-1", "--out", str(png)]
-    assert plot.main(by_seed) == 0
+    assert plot.main(by_seed) == 2
+    assert "--reach needs --smooth" in capsys.readouterr().err
+    assert plot.main([*by_seed, "--smooth", "2"]) == 0
     assert "reaches reward_mean >= -1 in 2/2 runs" in capsys.readouterr().out
     assert plot.main([str(maze_runs[0]), "--group", "colour", "--out", str(png)]) == 2
     assert "no field 'colour'" in capsys.readouterr().err
