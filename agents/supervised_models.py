@@ -449,10 +449,35 @@ def _sine_oml(task: ContinualSineTask, representation: Sequence[int] = (40, 40),
     return _sine_sgd(task, hidden, representation, lr_init)
 
 
+class UnitNorm(nn.Module):
+    """Scales every feature vector (..., F) to the Euclidean norm ``norm`` (fixed)."""
+
+    def __init__(self, norm: float = 1.0) -> None:
+        super().__init__()
+        if not norm > 0:
+            raise ValueError(f"feature norm must be > 0, got {norm!r}")
+        self.norm = float(norm)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.norm * F.normalize(features, dim=-1)
+
+
 def _omniglot_flp(task: ContinualOmniglotTask, hidden: Sequence[int] = (), channels: int = 64,
+                  rate_init: float = 0.3, feedback_activation: str = "identity", feature_norm: float = 1.0,
                   **flp_kwargs: Any) -> SupervisedModel:
-    encoder = ConvEncoder(task.image_size, channels)
-    flp = FLPNetwork([encoder.out_features, *hidden, task.n_classes], output="softmax", **flp_kwargs)
+    """Conv encoder -> features scaled to norm ``feature_norm`` -> FLP.
+
+    The output layer's feedback starts as the identity (each output unit is nudged by its own class's error) and
+    the rates at 0.3: with FLP's defaults (random ReLU feedback, rates 0.01) an episode of 15 examples moves the
+    logits by ~0.1, the outer loop gets no signal and test accuracy stays at chance. Features of fixed norm keep
+    the Oja step stable (eta p^2 < 2): with raw ReLU features the meta-learned encoder grows them until the inner
+    loop diverges (a NaN loss after ~450 episodes in one of 3 seeds)."""
+    encoder = nn.Sequential(ConvEncoder(task.image_size, channels), UnitNorm(feature_norm))
+    encoder.n_pixels, encoder.out_features = encoder[0].n_pixels, encoder[0].out_features
+    flp = FLPNetwork([encoder.out_features, *hidden, task.n_classes], output="softmax", rate_init=rate_init,
+                     feedback_activation=feedback_activation, **flp_kwargs)
+    with torch.no_grad():
+        flp.feedback_weights[-1].copy_(torch.eye(task.n_classes))
     return InnerLoopNet(flp, encoder.n_pixels, task.n_classes, flag=False, encoder=encoder)
 
 

@@ -25,6 +25,15 @@ layer. Meta-learned by backpropagating through the whole inner episode (the oute
 the biases b_l (not plastic), the feedback matrices B_l, the feedback strengths beta_l and the rates eta_l. The
 inner loop itself takes no derivative.
 
+Scale of the inputs: the Oja step multiplies W_l by (1 - eta_l p_l^2) per example, which flips sign and grows once
+eta_l p_l^2 > 2, and the Hebbian term grows with |a_{l-1}| |p_l|, so the inner loop diverges within a few dozen
+examples when the inputs or targets are several units large (raw sine regression, x and y up to 5: non-finite
+weights after 11 examples at the defaults, after 36 with rate_init 0.003). No choice of defaults fixes that;
+normalise x and y to about [-1, 1] first (as ``agents.supervised_models`` does for sine). On normalised inputs
+the defaults still diverge after ~200 examples with ReLU feedback (a linear output can then only be pushed up);
+rate_init 0.003 or feedback_activation="identity" keeps the weights bounded over 400 examples, and keeping the
+rates >= 0 during meta-training (a negative Oja rate makes the weights grow exponentially) is the trainer's job.
+
 Memory of the outer loop: backpropagation keeps each layer's weights (B, n_l, n_{l-1}) once per inner step; per-synapse
 rates keep one more such tensor (the Hebbian product, for the rates' gradient), per-neuron and per-layer rates do not.
 """

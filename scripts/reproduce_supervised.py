@@ -34,9 +34,11 @@ from agents.supervised import SupervisedTrainer, evaluate, make_supervised_confi
 from agents.supervised_models import SupervisedModel
 
 MEMORY = {"pattern_size": 50}  # 2018 memorisation at 50 bits (the paper: 1000) so that it trains on a CPU
-IMAGES = {"image_size": 16}  # 16x16 patches (the paper: 32x32)
+# 16x16 patches (the paper: 32x32) shown 6 steps + 1 blank (the paper: 20 + 2): 66 steps instead of 201
+IMAGES = {"image_size": 16, "show_steps": 6, "blank_steps": 1}
 SINE_SMALL = {"n_functions": 5, "samples_per_function": 20, "queries_per_function": 10}
 OMNIGLOT_CONTINUAL = {"n_classes": 5, "n_shots": 3, "n_queries": 2}
+OMNIGLOT_IID = {**OMNIGLOT_CONTINUAL, "ordering": "iid"}
 
 
 def reversal_alpha(model: SupervisedModel) -> dict[str, float]:
@@ -78,6 +80,8 @@ TASKS: dict[str, Task] = {
                            {"env_kwargs": IMAGES, "lr": 1e-3}),
     "images-scalar": Task("image reconstruction, 16x16, shared alpha", "Plastic/ImageReconstruction-v0", "plastic",
                           2_000, {"env_kwargs": IMAGES, "lr": 1e-3, "model_kwargs": {"alpha": "scalar"}}),
+    "images-rnn": Task("image reconstruction, 16x16", "Plastic/ImageReconstruction-v0", "rnn", 2_000,
+                       {"env_kwargs": IMAGES, "lr": 1e-3}),
     "images-lstm": Task("image reconstruction, 16x16", "Plastic/ImageReconstruction-v0", "lstm", 2_000,
                         {"env_kwargs": IMAGES, "lr": 1e-3}),
     "omniglot": Task("Omniglot 5-way 1-shot (shared subset)", "Plastic/OmniglotOneShot-v0", "plastic", 48_000),
@@ -87,22 +91,43 @@ TASKS: dict[str, Task] = {
                      {"env_kwargs": SINE_SMALL}),
     "sine-sgd": Task("continual sine, 5 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200,
                      {"env_kwargs": SINE_SMALL}),
+    "sine-oml": Task("continual sine, 5 functions", "Plastic/ContinualSine-v0", "oml", 3_200,
+                     {"env_kwargs": SINE_SMALL}),
+    # the paper's episode (10 functions x 40 samples, 10 queries each), continual ordering, same small budget
+    "sine10-flp": Task("continual sine, 10 functions", "Plastic/ContinualSine-v0", "flp", 3_200),
+    "sine10-sgd": Task("continual sine, 10 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200),
+    "sine10-oml": Task("continual sine, 10 functions", "Plastic/ContinualSine-v0", "oml", 3_200),
     "sine-flp-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "flp", 3_200,
                          {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
     "sine-sgd-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200,
+                         {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
+    "sine-oml-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "oml", 3_200,
                          {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
     "comniglot-flp": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "flp", 4_000,
                           {"env_kwargs": OMNIGLOT_CONTINUAL}),
     "comniglot-sgd": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "online-sgd",
                           4_000, {"env_kwargs": OMNIGLOT_CONTINUAL}),
+    "comniglot-flp-norm3": Task("continual Omniglot, 5 classes x 3 shots, FLP features of norm 3",
+                                "Plastic/ContinualOmniglot-v0", "flp", 4_000,
+                                {"env_kwargs": OMNIGLOT_CONTINUAL, "model_kwargs": {"feature_norm": 3.0}}),
+    "comniglot-flp-norm3-iid": Task("iid Omniglot, 5 classes x 3 shots, FLP features of norm 3",
+                                    "Plastic/ContinualOmniglot-v0", "flp", 4_000,
+                                    {"env_kwargs": OMNIGLOT_IID, "model_kwargs": {"feature_norm": 3.0}}),
+    "comniglot-flp-iid": Task("iid Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "flp", 4_000,
+                              {"env_kwargs": OMNIGLOT_IID}),
+    "comniglot-sgd-iid": Task("iid Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "online-sgd",
+                              4_000, {"env_kwargs": OMNIGLOT_IID}),
 }
 GROUPS = {
     "2016": ["completion", "one-shot", "reversal", "one-shot-pos", "reversal-pos"],
     "memory": ["memory-plastic", "memory-rnn", "memory-lstm"],
-    "images": ["images-plastic", "images-scalar", "images-lstm"],
+    "images": ["images-plastic", "images-scalar", "images-rnn", "images-lstm"],
     "omniglot-2018": ["omniglot", "omniglot-lstm"],
-    "2020": ["sine-flp", "sine-sgd", "sine-flp-iid", "sine-sgd-iid", "comniglot-flp", "comniglot-sgd"],
+    "sine": ["sine-flp", "sine-sgd", "sine-oml", "sine-flp-iid", "sine-sgd-iid", "sine-oml-iid"],
+    "continual-omniglot": ["comniglot-flp", "comniglot-sgd", "comniglot-flp-iid", "comniglot-sgd-iid"],
 }
+GROUPS["sine10"] = ["sine10-flp", "sine10-sgd", "sine10-oml"]
+GROUPS["2020"] = GROUPS["sine"] + GROUPS["continual-omniglot"]
 GROUPS["2018"] = GROUPS["memory"] + GROUPS["images"] + GROUPS["omniglot-2018"]
 GROUPS["all"] = list(TASKS)
 
