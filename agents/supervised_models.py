@@ -37,7 +37,7 @@ from envs.supervised.image_reconstruction import ImageReconstructionTask
 from envs.supervised.omniglot_one_shot import OmniglotOneShotTask
 from envs.supervised.pattern_completion import PatternCompletionTask
 from envs.supervised.pattern_memory import PatternMemoryTask
-from plastic_core import State, make_core
+from plastic_core import RecurrentCore, State, make_core
 from plastic_core.flp import FLPNetwork
 from plastic_core.plastic_linear import PlasticLinear
 from plastic_core.plastic_rnn import PlasticRNN
@@ -158,14 +158,9 @@ class ClampedPlasticRNN(PlasticRNN):
             h = torch.where(external != 0, external, free)
         return h, {"h": h, **self.update_traces(h_prev, h, state)}
 
-    def unroll(self, xs: Tensor, state: State) -> tuple[Tensor, State]:
-        """xs (T, B, size) -> hs (T, B, size + 1), final state."""
-        self.check_input(xs, state, rank=3)
-        hs = []
-        for x in xs:
-            h, state = self.step(x, state)
-            hs.append(h)
-        return torch.stack(hs), state
+    # xs (T, B, size) -> hs (T, B, size + 1): the plain loop over ``step`` (the plastic cores' unroll projects the
+    # input through w_in and fuses the recurrence, which this clamped step does not use).
+    unroll = RecurrentCore.unroll
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, input_mode={self.input_mode!r}, input_scale={self.input_scale}"
