@@ -41,8 +41,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling script benchmark_core
 
 import torch  # noqa: E402
+from benchmark_core import parse_config  # noqa: E402
 
 import agents.a2c as a2c  # noqa: E402
 from agents.config import make_config  # noqa: E402
@@ -154,17 +156,6 @@ def measure(core: str, batch: int, hidden: int, impl: str, args: argparse.Namesp
 
 
 # -- driver --------------------------------------------------------------------------------------------------------
-def parse_config(text: str) -> tuple[int, int]:
-    """'30x100' -> (batch 30, hidden 100)."""
-    try:
-        batch, hidden = (int(part) for part in text.lower().split("x"))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"config must look like BATCHxHIDDEN (e.g. 30x100), got {text!r}") from err
-    if batch <= 0 or hidden <= 0:
-        raise argparse.ArgumentTypeError(f"config sizes must be positive, got {text!r}")
-    return batch, hidden
-
-
 def default_impls(core: str, batch: int, hidden: int) -> list[str]:
     """Which implementations a default run measures for one core and size."""
     if core not in PLASTIC_CORES:
