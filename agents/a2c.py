@@ -27,7 +27,7 @@ import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.config import RESUMABLE_FIELDS, A2CConfig
 from agents.run import NonFiniteLossError, RunDir, train_loop
 from plastic_core import RecurrentCore, State, make_core
-from plastic_core.fused import record
+from plastic_core.fused import TracePool, record
 
 MAX_EPISODE_STEPS = 100_000  # guard against an env that never ends its episodes
 
@@ -112,10 +112,12 @@ class Rollout:
 
 def play_episodes(
     model: ActorCritic, env: gym.vector.VectorEnv, seed: int, generator: torch.Generator, greedy: bool = False,
+    pool: TracePool | None = None,
 ) -> Rollout:
     """Play one batch of episodes (``env.num_envs`` of them, all of the same length) from a fresh reset.
 
-    Under ``torch.no_grad`` this is evaluation with frozen weights: the plastic state still changes.
+    Under ``torch.no_grad`` this is evaluation with frozen weights: the plastic state still changes. ``pool``
+    reuses the plastic traces' buffers from one call to the next.
     """
     device = next(model.parameters()).device
     obs, _ = env.reset(seed=seed)
@@ -124,7 +126,7 @@ def play_episodes(
     model.core.check_input(x, state)  # once; the tape steps unchecked
     # Act, then replay: the episode is played without autograd (plastic traces updated in place), and
     # tape.replay() puts the whole episode on the graph at once (one fused node for the plastic cores).
-    tape = record(model.core, state)
+    tape = record(model.core, state, pool=pool)
     actions, rewards = [], []
     for _ in range(MAX_EPISODE_STEPS):
         with torch.no_grad():
@@ -215,10 +217,12 @@ class A2CTrainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.episodes_per_iteration = config.batch
+        self.trace_pool = TracePool()
 
     def train_iteration(self, iteration: int) -> dict[str, float]:
         cfg = self.config
-        rollout = play_episodes(self.model, self.env, reset_seed(cfg.seed, iteration), self.generator)
+        rollout = play_episodes(self.model, self.env, reset_seed(cfg.seed, iteration), self.generator,
+                                 pool=self.trace_pool)
         values = self.model.value(rollout.hs).squeeze(-1)
         loss, parts = a2c_loss(rollout.logits, rollout.actions, values, rollout.rewards, cfg.gamma,
                                cfg.value_coef, cfg.entropy_coef, cfg.n_step)

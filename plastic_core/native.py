@@ -1,12 +1,14 @@
 """Fused C kernels of the plastic recurrence, for contiguous float32/float64 CPU tensors.
 
-One call per time step and batch, each sweeping a batch element's (N, N) traces while they sit in cache:
+Three kernels, each sweeping a batch element's (N, N) traces while they sit in cache:
 
-* ``forward_step``: h(t) = tanh(d + (w + alpha * Hebb) h(t-1)), M(t), and the trace update to t+1 (two sweeps
-  over row j of Hebb: the product, then the update), reading and writing each trace once from memory;
-* ``update_step``: the trace update alone (the recomputation of a segment in backward);
-* ``backward_step``: one step of the BPTT recursion (two sweeps: the reductions that dL/dh(t) needs, then the
-  new adjoints), reading each trace and adjoint once and writing each adjoint once.
+* ``forward_step`` (one call per step): h(t) = tanh(d + (w + alpha * Hebb) h(t-1)), M(t), and the trace update
+  to t+1 (two sweeps over row j of Hebb: the product, then the update), reading and writing each trace once;
+* ``update_step``: the trace update alone;
+* ``backward_sequence``: the whole BPTT recursion, one batch element at a time: its segments' traces recomputed
+  from their checkpoints into a per-thread buffer, then per step two sweeps (the reductions that dL/dh(t) needs,
+  then the new adjoints). An element's traces and adjoints stay in cache through all T steps, so memory is read
+  only for the checkpoints (measured at B=256, N=256: backward 2-3x faster than step by step over the batch).
 
 The clip's gradient mask is recomputed from the unclipped value (|u| < c), which equals the mask on the clipped
 result; ``-ffp-contract=off`` keeps the forward and backward arithmetic of u identical.
@@ -282,102 +284,141 @@ static inline void adjoint_row(const Params *P, long j, real hj, real mj, real g
     }
 }
 
-/* In: g = dL/dh(t) (B, N), gH/gE = dL/dHebb(t+1), dL/dE(t+1). Out: g = dL/d drive(t), ghp = dL/dh(t-1) from this
-   step, gH/gE = dL/dHebb(t), dL/dE(t), geta[b], gz[b] = dL/dz (z = W_mod h + b_mod); galpha (per thread, N*N)
-   and gfan (per thread, N) accumulate; work: per thread, N.
+/* One batch element, one step of BPTT. In: g = dL/dh(t) (N), gH/gE = dL/dHebb(t+1), dL/dE(t+1) (N, N).
+   Out: g = dL/d drive(t), r = dL/dh(t-1) from this step, gH/gE = dL/dHebb(t), dL/dE(t); returns this step's
+   dL/d eta and writes dL/dz to *gz (z = W_mod h + b_mod); ga_alpha (N*N) and gf (N) accumulate; gm: N of work.
    Rules without modulation: one sweep (row j's reductions give ga_j at once). With modulation, ga needs M's
    gradient, a sum over all rows: a first sweep for the reductions, a second for the adjoints. */
-void FN(backward_step)(const Params *P, const real *h, const real *hp, const real *H, const real *E,
-                       const real *m0, real *gH, real *gE, real *g, real *ghp, real *galpha, real *gfan,
-                       real *geta, real *gz, real *work) {
-    const long B = P->B, N = P->N;
+static real backward_elem(const Params *P, const real *hb, const real *hpb, const real *Hb, const real *Eb, real mb,
+                          real *gHb, real *gEb, real *gb, real *r, real *gm, real *ga_alpha, real *gf, real *gz) {
+    const long N = P->N;
     const int kind = P->kind;
     const real eta = (real)P->eta;
     const real lim = P->clipped ? (real)P->c : (real)INFINITY;
     const real *modw = (const real *)P->modw, *fanout = (const real *)P->fanout;
+    real eta_acc = 0;
+    memset(r, 0, N * sizeof(real));
+    if (kind < MODULATED) {
+        for (long j = 0; j < N; j++) {
+            const real hj = hb[j], keep = keep_of(kind, eta, hj), coef = eta * hj;
+            const real *Hr = Hb + j * N, *gHr = gHb + j * N;
+            real q = 0, s = 0;
+            BY_KIND(kind, _Pragma("omp simd reduction(+ : q, s)")
+                for (long i = 0; i < N; i++) {
+                    real u = unclipped(K, Hr[i], 0, hj, hpb[i], 0, eta, keep);
+                    real gu = ABS(u) < lim ? gHr[i] : 0;
+                    q += gu * hpb[i];
+                    s += gu * Hr[i];
+                    r[i] += gu * coef;
+                })
+            if (kind == OJA) {
+                gb[j] += eta * q - 2 * eta * hj * s;
+                eta_acc += hj * q - hj * hj * s;
+            } else {
+                gb[j] += eta * q;
+                eta_acc += kind == DECAY ? hj * q - s : hj * q;
+            }
+            gb[j] *= 1 - hj * hj;
+            adjoint_row(P, j, hj, 0, gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
+        }
+        return eta_acc;
+    }
+    /* sweep 1: the reductions dL/dh(t) needs */
+    for (long j = 0; j < N; j++) {
+        const real hj = hb[j], mj = row_modulation(P, j, mb), keep = keep_of(kind, eta, hj);
+        const real *Hr = Hb + j * N, *gHr = gHb + j * N;
+        real q = 0, s = 0;
+        if (kind == RETRO) {
+            const real *Er = Eb + j * N, *gEr = gEb + j * N;
+            const real coef = eta * hj;
+            real gmj = 0;
+#pragma omp simd reduction(+ : q, s, gmj)
+            for (long i = 0; i < N; i++) {
+                real u = unclipped(RETRO, Hr[i], Er[i], hj, hpb[i], mj, eta, keep);
+                real gu = ABS(u) < lim ? gHr[i] : 0;
+                gmj += gu * Er[i];
+                q += gEr[i] * hpb[i];
+                s += gEr[i] * Er[i];
+                r[i] += gEr[i] * coef;
+            }
+            gm[j] = gmj;
+            gb[j] += eta * q;
+            eta_acc += hj * q - s;
+        } else {
+            const real coef = mj * hj;
+#pragma omp simd reduction(+ : q)
+            for (long i = 0; i < N; i++) {
+                real u = unclipped(MODULATED, Hr[i], 0, hj, hpb[i], mj, eta, keep);
+                real gu = ABS(u) < lim ? gHr[i] : 0;
+                q += gu * hpb[i];
+                r[i] += gu * coef;
+            }
+            gb[j] += q * mj;
+            gm[j] = q * hj;
+        }
+    }
+    real gm0 = 0;
+    for (long j = 0; j < N; j++) gm0 += fanout ? gm[j] * fanout[j] : gm[j];
+    if (fanout)
+        for (long j = 0; j < N; j++) gf[j] += gm[j] * mb;
+    const real gzb = gm0 * (1 - mb * mb);
+    *gz = gzb;
+    /* sweep 2: the new adjoints and dL/dh(t-1) */
+    for (long j = 0; j < N; j++) {
+        gb[j] = (gb[j] + gzb * modw[j]) * (1 - hb[j] * hb[j]);
+        adjoint_row(P, j, hb[j], row_modulation(P, j, mb), gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
+    }
+    return eta_acc;
+}
+
+/* The whole backward pass, batch element by batch element: each one's traces and adjoints stay in cache through
+   all T steps, so that memory is read only for the checkpoints. Segment k covers steps [starts[k], starts[k+1])
+   and starts from the traces ckH[k], ckE[k] (B, N, N); its other traces are recomputed into the thread's part of
+   seg (per thread: 1 or 2 traces x (longest segment - 1) x N*N). hs, g: (T, B, N), g in: dL/dh(t) from the
+   outputs, out: dL/d drive(t); h0, carry (out: dL/dh(0)): (B, N); m0s, gz: (T, B) or NULL; geta: (B). */
+void FN(backward_sequence)(const Params *P, const long *dims, const long *starts, const void *const *ckH,
+                           const void *const *ckE, const real *hs, const real *h0, const real *m0s, real *g,
+                           real *carry, real *gH, real *gE, real *galpha, real *gfan, real *geta, real *gz,
+                           real *work, real *seg) {
+    const long B = P->B, N = P->N, NN = N * N, T = dims[0], nseg = dims[1], longest = dims[2];
+    const int eligible = ckE != 0 && ckE[0] != 0;
+    const long per_thread = (eligible ? 2 : 1) * (longest - 1) * NN;
 #pragma omp parallel for num_threads(P->nthreads) schedule(static)
     for (long b = 0; b < B; b++) {
         const int tid = TID;
-        const real *Hb = H + b * N * N, *Eb = E ? E + b * N * N : 0, *hb = h + b * N, *hpb = hp + b * N;
-        real *gHb = gH + b * N * N, *gEb = gE ? gE + b * N * N : 0, *gb = g + b * N, *r = ghp + b * N;
-        real *gm = work + (long)tid * N, *ga_alpha = galpha ? galpha + (long)tid * N * N : 0;
-        const real mb = m0 ? m0[b] : 0;
+        real *bufH = seg + tid * per_thread, *bufE = eligible ? bufH + (longest - 1) * NN : 0;
+        real *gHb = gH + b * NN, *gEb = eligible ? gE + b * NN : 0, *cb = carry + b * N, *gm = work + (long)tid * N;
+        real *ga_alpha = galpha ? galpha + (long)tid * NN : 0, *gf = gfan ? gfan + (long)tid * N : 0;
         real eta_acc = 0;
-        memset(r, 0, N * sizeof(real));
-        if (kind < MODULATED) {
-            for (long j = 0; j < N; j++) {
-                const real hj = hb[j], keep = keep_of(kind, eta, hj), coef = eta * hj;
-                const real *Hr = Hb + j * N, *gHr = gHb + j * N;
-                real q = 0, s = 0;
-                BY_KIND(kind, _Pragma("omp simd reduction(+ : q, s)")
-                    for (long i = 0; i < N; i++) {
-                        real u = unclipped(K, Hr[i], 0, hj, hpb[i], 0, eta, keep);
-                        real gu = ABS(u) < lim ? gHr[i] : 0;
-                        q += gu * hpb[i];
-                        s += gu * Hr[i];
-                        r[i] += gu * coef;
-                    })
-                if (kind == OJA) {
-                    gb[j] += eta * q - 2 * eta * hj * s;
-                    eta_acc += hj * q - hj * hj * s;
-                } else {
-                    gb[j] += eta * q;
-                    eta_acc += kind == DECAY ? hj * q - s : hj * q;
-                }
-                gb[j] *= 1 - hj * hj;
-                adjoint_row(P, j, hj, 0, gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
+        for (long k = nseg - 1; k >= 0; k--) {
+            const long t0 = starts[k], t1 = starts[k + 1];
+            const real *H0 = (const real *)ckH[k] + b * NN, *E0 = eligible ? (const real *)ckE[k] + b * NN : 0;
+#define SLOT_H(s) ((s) == 0 ? H0 : bufH + ((s) - 1) * NN)
+#define SLOT_E(s) (!eligible ? 0 : ((s) == 0 ? E0 : bufE + ((s) - 1) * NN))
+            for (long s = 1; s < t1 - t0; s++) { /* recompute the segment's traces */
+                const long t = t0 + s - 1;
+                const real *hb = hs + (t * B + b) * N, *hpb = t == 0 ? h0 + b * N : hs + ((t - 1) * B + b) * N;
+                const real mb = m0s ? m0s[t * B + b] : 0;
+                const real *Hs = SLOT_H(s - 1), *Es = SLOT_E(s - 1);
+                real *Ho = bufH + (s - 1) * NN, *Eo = eligible ? bufE + (s - 1) * NN : 0;
+                for (long j = 0; j < N; j++)
+                    update_row(P, hb[j], row_modulation(P, j, mb), hpb, Hs + j * N, Es ? Es + j * N : 0, Ho + j * N,
+                               Eo ? Eo + j * N : 0);
             }
-            geta[b] = eta_acc;
-            continue;
-        }
-        /* sweep 1: the reductions dL/dh(t) needs */
-        for (long j = 0; j < N; j++) {
-            const real hj = hb[j], mj = row_modulation(P, j, mb), keep = keep_of(kind, eta, hj);
-            const real *Hr = Hb + j * N, *gHr = gHb + j * N;
-            real q = 0, s = 0;
-            if (kind == RETRO) {
-                const real *Er = Eb + j * N, *gEr = gEb + j * N;
-                const real coef = eta * hj;
-                real gmj = 0;
-#pragma omp simd reduction(+ : q, s, gmj)
-                for (long i = 0; i < N; i++) {
-                    real u = unclipped(RETRO, Hr[i], Er[i], hj, hpb[i], mj, eta, keep);
-                    real gu = ABS(u) < lim ? gHr[i] : 0;
-                    gmj += gu * Er[i];
-                    q += gEr[i] * hpb[i];
-                    s += gEr[i] * Er[i];
-                    r[i] += gEr[i] * coef;
-                }
-                gm[j] = gmj;
-                gb[j] += eta * q;
-                eta_acc += hj * q - s;
-            } else {
-                const real coef = mj * hj;
-#pragma omp simd reduction(+ : q)
-                for (long i = 0; i < N; i++) {
-                    real u = unclipped(MODULATED, Hr[i], 0, hj, hpb[i], mj, eta, keep);
-                    real gu = ABS(u) < lim ? gHr[i] : 0;
-                    q += gu * hpb[i];
-                    r[i] += gu * coef;
-                }
-                gb[j] += q * mj;
-                gm[j] = q * hj;
+            for (long t = t1 - 1; t >= t0; t--) {
+                const long s = t - t0;
+                const real *hb = hs + (t * B + b) * N, *hpb = t == 0 ? h0 + b * N : hs + ((t - 1) * B + b) * N;
+                real *gb = g + (t * B + b) * N, gzb = 0;
+                if (t < T - 1)
+                    for (long i = 0; i < N; i++) gb[i] += cb[i];
+                eta_acc += backward_elem(P, hb, hpb, SLOT_H(s), SLOT_E(s), m0s ? m0s[t * B + b] : 0, gHb, gEb, gb,
+                                         cb, gm, ga_alpha, gf, &gzb);
+                if (gz) gz[t * B + b] = gzb;
             }
+#undef SLOT_H
+#undef SLOT_E
         }
         geta[b] = eta_acc;
-        real gm0 = 0;
-        for (long j = 0; j < N; j++) gm0 += fanout ? gm[j] * fanout[j] : gm[j];
-        if (fanout) {
-            real *gf = gfan + (long)tid * N;
-            for (long j = 0; j < N; j++) gf[j] += gm[j] * mb;
-        }
-        const real gzb = gm0 * (1 - mb * mb);
-        gz[b] = gzb;
-        /* sweep 2: the new adjoints and dL/dh(t-1) */
-        for (long j = 0; j < N; j++) {
-            gb[j] = (gb[j] + gzb * modw[j]) * (1 - hb[j] * hb[j]);
-            adjoint_row(P, j, hb[j], row_modulation(P, j, mb), gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
-        }
     }
 }
 """
@@ -424,7 +465,7 @@ def _compile(dtype: torch.dtype) -> ctypes.CDLL:
                 raise RuntimeError(f"compiling the plastic kernels failed: {proc.stderr.strip()[-500:]}")
             os.replace(out, target)  # atomic: concurrent processes may race here harmlessly
     lib = ctypes.CDLL(str(target))
-    for name, n_args in (("forward_step", 10), ("update_step", 8), ("backward_step", 15)):
+    for name, n_args in (("forward_step", 10), ("update_step", 8), ("backward_sequence", 18)):
         fn = getattr(lib, f"{name}_{suffix}")
         fn.restype, fn.argtypes = None, [ctypes.c_void_p] * n_args  # every argument is a pointer
     return lib

@@ -21,6 +21,7 @@ from plastic_core.fused import (
     NativeRecurrence,
     PlasticTape,
     ReplayTape,
+    TracePool,
     fusable,
     fused_unroll,
     record,
@@ -192,6 +193,48 @@ def test_tape_keeps_about_sqrt_t_checkpoints_and_reuses_buffers():
     for x in inputs(30, batch=2):
         fixed.step(x)
     assert sorted(fixed.checkpoints) == [0, 7, 14, 21, 28]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_trace_pool_reuses_buffers_across_episodes_without_changing_results(backend):
+    core = build("retroactive", {"modulation": "fanout"})
+    pool = TracePool()
+
+    def episode(state, pool):
+        tape = record(core, state, checkpoint_every=3, backend=backend, pool=pool)
+        for x in inputs(10, batch=3):
+            tape.step(x)
+        hs, final = tape.replay()
+        grads = torch.autograd.grad(weighted_loss(hs, final), list(core.parameters()))
+        used = {b.data_ptr() for b in tape.owned}
+        return hs.detach(), {k: v.detach() for k, v in final.items()}, grads, used  # the graph (and tape) go
+
+    state = random_state(core, 3)
+    plain = episode(state, None)
+    first = episode(state, pool)
+    assert len(pool) >= 4 and first[2] and first[3]  # the tape's checkpoints went back to the pool when it was freed
+    kept = {k: v.clone() for k, v in first[1].items()}
+    second = episode(state, pool)
+    # the second episode ran on the first one's buffers, but for one (Hebb, E) pair: the first handed one out
+    assert len(second[3] - first[3]) <= 2 and len(second[3] & first[3]) >= len(first[3]) - 2
+    for a, b in zip([plain[0], *plain[1].values(), *plain[2]], [second[0], *second[1].values(), *second[2]],
+                    strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for k, v in first[1].items():  # the first episode's final state is the caller's: not reused by the second
+        torch.testing.assert_close(v, kept[k], rtol=0, atol=0)
+    assert not {v.data_ptr() for v in first[1].values()} & second[3]
+
+
+def test_a_trace_pool_keeps_one_shape():
+    pool = TracePool()
+    a = pool.take(torch.empty(2, 3, 3))
+    pool.give([a])
+    assert pool.take(torch.empty(2, 3, 3)) is a  # same shape: reused
+    pool.give([a])
+    b = pool.take(torch.empty(4, 3, 3))  # another shape: the old buffers are dropped
+    assert b.shape == (4, 3, 3) and len(pool) == 0
+    pool.give([a])
+    assert len(pool) == 0  # a buffer of the old shape is not kept
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
