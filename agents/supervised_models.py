@@ -39,6 +39,7 @@ from envs.supervised.pattern_completion import PatternCompletionTask
 from envs.supervised.pattern_memory import PatternMemoryTask
 from plastic_core import RecurrentCore, State, make_core
 from plastic_core.flp import FLPNetwork
+from plastic_core.fused import fused_unroll
 from plastic_core.plastic_linear import PlasticLinear
 from plastic_core.plastic_rnn import PlasticRNN
 
@@ -158,9 +159,19 @@ class ClampedPlasticRNN(PlasticRNN):
             h = torch.where(external != 0, external, free)
         return h, {"h": h, **self.update_traces(h_prev, h, state)}
 
-    # xs (T, B, size) -> hs (T, B, size + 1): the plain loop over ``step`` (the plastic cores' unroll projects the
-    # input through w_in and fuses the recurrence, which this clamped step does not use).
-    unroll = RecurrentCore.unroll
+    def unroll(self, xs: Tensor, state: State) -> tuple[Tensor, State]:
+        """xs (T, B, size) -> hs (T, B, size + 1), final state.
+
+        ``"add"``: the plain plastic recurrence driven by input_scale * [x, 1] instead of w_in x, so the fused path
+        (``plastic_core.fused``) runs it (1000 bits: N = 1001, 1M connections). ``"clamp"`` replaces h_j, which the
+        fused kernels do not do: the plain loop over ``step``.
+        """
+        if self.input_mode != "add" or not self.fused:
+            return RecurrentCore.unroll(self, xs, state)
+        self.check_input(xs, state, rank=3)
+        if xs.shape[0] == 0:
+            raise ValueError("xs must have at least one time step, got shape (0, ...)")
+        return fused_unroll(self, self.input_scale * F.pad(xs, (0, 1), value=1.0), state)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, input_mode={self.input_mode!r}, input_scale={self.input_scale}"

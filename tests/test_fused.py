@@ -322,6 +322,31 @@ def test_subclasses_that_change_the_step_are_not_fused():
     torch.testing.assert_close(final["hebb"], state["hebb"])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_memorisation_network_with_added_inputs_runs_fused_and_exactly(monkeypatch, backend):
+    from agents.supervised_models import ClampedPlasticRNN
+
+    torch.manual_seed(0)
+    core = ClampedPlasticRNN(6, input_mode="add", input_scale=3.0).double()
+    with torch.no_grad():
+        core.w.mul_(20)
+        core.alpha.mul_(20)
+        core.eta.fill_(0.3)
+    calls = []
+    monkeypatch.setattr("agents.supervised_models.fused_unroll",
+                        lambda *a, **k: calls.append(1) or fused_unroll(*a, **k, backend=backend))
+    xs = torch.randint(0, 2, (12, 3, 6), generator=torch.Generator().manual_seed(3)).double() * 2 - 1
+    state = core.initial_state(3)
+    got, names = outputs_and_grads(core, xs, state, lambda c, x, s: c.unroll(x, s))
+    assert calls
+    core.fused = False
+    want, _ = outputs_and_grads(core, xs, state, lambda c, x, s: c.unroll(x, s))
+    assert len(calls) == 1  # fused = False: the loop over step
+    assert got[names.index("final hebb")].abs().max() > 0.3  # plasticity at work
+    for name, a, b in zip(names, got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=name)
+
+
 def test_backend_choice(monkeypatch):
     core = build("modulated", {})
     state = core.initial_state(2)
