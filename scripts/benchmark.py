@@ -20,10 +20,12 @@ Implementations:
 * ``reference``: the trainer with the core's step replaced by the plain per-step transcription of its
   equations (``plastic_core.reference``): the straightforward PyTorch baseline.
 
-Floor (plastic cores): the bytes of trace traffic a step of BPTT cannot avoid, 5 passes over each (B, N, N) trace
-(forward: read and write; backward: read the trace, read and write its adjoint), divided by the memory bandwidth of
-a large tensor copy measured in the same process (before and after the run; the larger); "of floor" = floor time /
-measured time per batch step. Peak memory: the subprocess's peak resident set during training (VmHWM).
+Floor (plastic cores): the trace traffic of a step of BPTT that streams every step's trace and adjoint through
+memory, 5 passes over each (B, N, N) trace (forward: read and write; backward: read the trace, read and write its
+adjoint), divided by the memory bandwidth of a large tensor copy measured in the same process (before and after the
+run; the larger); "of floor" = floor time / measured time per batch step. The native backward keeps each batch
+element's traces and adjoints in cache (only the forward's 2 passes reach memory), so the share may pass 100%.
+Peak memory: the subprocess's peak resident set during training (VmHWM).
 ``--memory-limit`` caps each subprocess's address space, so a configuration that does not fit fails instead of
 exhausting the machine.
 """
