@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.config import RESUMABLE_FIELDS, A2CConfig
-from agents.run import NonFiniteLossError, RunDir, train_loop
+from agents.run import NonFiniteLossError, RunDir, TorchTrainer, train_loop
 from plastic_core import RecurrentCore, State, make_core
 from plastic_core.fused import TracePool, record
 
@@ -204,7 +204,7 @@ def a2c_loss(
 
 
 # -- the trainer ------------------------------------------------------------------------------------------------
-class A2CTrainer:
+class A2CTrainer(TorchTrainer):
     """Owns the env, agent, optimizer and sampling generator of one A2C run (see :mod:`agents.run`)."""
 
     def __init__(self, config: A2CConfig) -> None:
@@ -243,22 +243,6 @@ class A2CTrainer:
             "grad_norm": grad_norm.item(),
         }
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-
-    def close(self) -> None:
-        self.env.close()
 
 
 def train(

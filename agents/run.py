@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
+import torch
+from torch import nn
 from tqdm import tqdm
 
 from agents.checkpoint import (
@@ -95,6 +97,34 @@ class Trainer(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class TorchTrainer:
+    """The state and teardown shared by the trainers: a ``model``, its ``optimizer``, an ``env`` and, where the
+    trainer samples with one, a torch ``generator``. The checkpoint holds the weights, the optimizer, the global
+    torch RNG and that generator."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    env: Any
+    generator: torch.Generator | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "torch_rng": torch.get_rng_state()}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.generator is not None:
+            self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def canonical(config: dict[str, Any]) -> dict[str, Any]:

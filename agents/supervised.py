@@ -31,7 +31,7 @@ from torch import Tensor, nn
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.a2c import reset_seed
 from agents.evaluation import mean_confidence_interval
-from agents.run import NonFiniteLossError, RunConfig, RunDir, train_loop
+from agents.run import NonFiniteLossError, RunConfig, RunDir, TorchTrainer, train_loop
 from agents.supervised_models import SupervisedModel, build_model, default_model
 from envs.supervised.base import SupervisedVectorEnv
 from envs.supervised.losses import torch_step_loss
@@ -179,7 +179,7 @@ def episode_scores(outputs: Tensor, targets: Tensor, mask: Tensor, loss_kind: st
 
 
 # -- the trainer ------------------------------------------------------------------------------------------------
-class SupervisedTrainer:
+class SupervisedTrainer(TorchTrainer):
     """Owns the env, model and optimizer of one supervised run (see :mod:`agents.run` for the protocol)."""
 
     def __init__(self, config: SupervisedConfig) -> None:
@@ -217,17 +217,6 @@ class SupervisedTrainer:
         stats["grad_norm"] = grad_norm.item()
         return stats
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-
-    def close(self) -> None:
-        self.env.close()
 
 
 def train_supervised(
