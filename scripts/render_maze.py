@@ -5,8 +5,8 @@
     python scripts/render_maze.py --random --env-kwargs '{"size": 9}' --out random.gif
 
 Each frame shows the maze, the (hidden) reward cell, the agent's path so far (light = early, dark = late; teleports
-are not joined) and every cell where a reward was collected, ringed with its count. MP4 needs the imageio-ffmpeg
-(or av) package; GIF works out of the box.
+are not joined) and every cell where a reward was collected, ringed with its count. MP4 goes through
+imageio-ffmpeg (a dependency), its frames' edges extended to multiples of 16 for H.264.
 """
 
 from __future__ import annotations
@@ -107,11 +107,14 @@ def write_video(path: str, frames: list[np.ndarray], fps: float) -> None:
     if path.lower().endswith(".gif"):
         iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
         return
+    video = np.stack(frames)
+    # H.264 wants sides divisible by 16 (imageio would rescale the frames): extend the edges instead
+    pad = [(0, 0), (0, -video.shape[1] % 16), (0, -video.shape[2] % 16), (0, 0)]
     try:
-        iio.imwrite(path, np.stack(frames), fps=fps)
+        iio.imwrite(path, np.pad(video, pad, mode="edge"), fps=fps)
     except Exception as error:  # no MP4 backend: imageio raises ImportError / ValueError / OSError
         raise RuntimeError(
-            f"cannot write {path} ({error}); MP4 needs imageio-ffmpeg (pip install imageio-ffmpeg) or av. "
+            f"cannot write {path} ({error}); MP4 needs imageio-ffmpeg (a dependency of this package) or av. "
             "Write a .gif instead."
         ) from None
 

@@ -95,6 +95,15 @@ def test_render_maze_writes_a_gif_with_path_and_hits(maze_runs, tmp_path, capsys
     assert "wrote" in capsys.readouterr().out
 
 
+def test_render_maze_writes_an_mp4(tmp_path, capsys):
+    video = tmp_path / "episode.mp4"
+    args = ["--random", "--env-kwargs", MAZE_KWARGS, "--out", str(video), "--cell-px", "12", "--seed", "2"]
+    assert render_maze.main(args) == 0
+    frames = iio.imread(video)
+    assert frames.shape == (16, 112, 96, 3)  # 7 * 12 + 24 by 7 * 12, edges extended to multiples of 16
+    assert len({frame.tobytes() for frame in frames}) > 1 and "wrote" in capsys.readouterr().out
+
+
 def test_render_maze_path_and_hit_overlays():
     """The path and reward hits are drawn: frames with them differ from the bare maze."""
     from envs.maze import maze_walls
