@@ -6,11 +6,10 @@ checked again on ``--resume``, so that a checkpoint is never continued under oth
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from agents.run import RunConfig
+from agents.run import RunConfig, check_integer, check_number
 
 # Backpropamine (2019) settings; the bandit ones are ours (a small, fast problem: see ENV_DEFAULTS notes).
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -58,22 +57,14 @@ class A2CConfig(RunConfig):
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        self.check_common()
-        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden <= 0:
-            raise ValueError(f"hidden must be a positive integer, got {self.hidden!r}")
+        self.check_common(dict_fields=("env_kwargs", "core_kwargs"))
+        check_integer("hidden", self.hidden, minimum=1)
         if isinstance(self.n_step, bool) or not isinstance(self.n_step, int) or self.n_step < 0:
             raise ValueError(f"n_step must be 0 (full-episode returns) or a positive integer, got {self.n_step!r}")
-        for name in ("lr", "value_coef", "entropy_coef", "clip"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-        if self.lr == 0 or self.clip == 0:
-            raise ValueError("lr and clip must be > 0")
+        for name in ("value_coef", "entropy_coef"):
+            check_number(name, getattr(self, name))
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
-        for name in ("env_kwargs", "core_kwargs"):
-            if not isinstance(getattr(self, name), dict):
-                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
 
 
 def env_defaults(env_id: str) -> dict[str, Any]:

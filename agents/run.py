@@ -43,6 +43,20 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
+def check_integer(name: str, value: Any, minimum: int) -> None:
+    """``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
+def check_number(name: str, value: Any, positive: bool = False) -> None:
+    """``ValueError`` unless ``value`` is a finite number that is >= 0 (> 0 with ``positive``)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
+            or (positive and value == 0)):
+        raise ValueError(f"{name} must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
+
+
 class RunConfig:
     """Base of the dataclasses that describe a run (``A2CConfig``, ``SupervisedConfig``).
 
@@ -52,14 +66,17 @@ class RunConfig:
 
     ALGO: ClassVar[str] = ""
 
-    def check_common(self) -> None:
-        """Validate the fields every run has; subclasses call it from ``__post_init__``."""
+    def check_common(self, dict_fields: tuple[str, ...] = ("env_kwargs",)) -> None:
+        """Validate the fields every run has (counts, seed, ``lr`` and ``clip``, and the keyword-argument dicts
+        ``dict_fields``); subclasses call it from ``__post_init__``."""
         for name in ("episodes", "batch", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+            check_integer(name, getattr(self, name), minimum=1)
+        check_integer("seed", self.seed, minimum=0)
+        for name in ("lr", "clip"):
+            check_number(name, getattr(self, name), positive=True)
+        for name in dict_fields:
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
 
     @property
     def iterations(self) -> int:

@@ -18,7 +18,6 @@ plastic state still changes within each episode).
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -83,14 +82,7 @@ class SupervisedConfig(RunConfig):
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        self.check_common()
-        for name in ("lr", "clip"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-        for name in ("env_kwargs", "model_kwargs"):
-            if not isinstance(getattr(self, name), dict):
-                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
+        self.check_common(dict_fields=("env_kwargs", "model_kwargs"))
         if self.data is not None:
             if not isinstance(self.data, str):
                 raise TypeError(f"data must be a path string or None, got {type(self.data).__name__}")
