@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.config import RESUMABLE_FIELDS, A2CConfig
-from agents.run import NonFiniteLossError, RunDir, TorchTrainer, train_loop
+from agents.run import RunDir, TorchTrainer, train_loop
 from plastic_core import RecurrentCore, State, make_core
 from plastic_core.fused import TracePool, record
 
@@ -226,14 +226,7 @@ class A2CTrainer(TorchTrainer):
         values = self.model.value(rollout.hs).squeeze(-1)
         loss, parts = a2c_loss(rollout.logits, rollout.actions, values, rollout.rewards, cfg.gamma,
                                cfg.value_coef, cfg.entropy_coef, cfg.n_step)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"the loss is {loss.item()}")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
-        if not torch.isfinite(grad_norm):
-            raise NonFiniteLossError(f"the gradient norm is {grad_norm.item()}")
-        self.optimizer.step()
+        grad_norm = self.update(loss, cfg.clip)
         return {
             "reward_mean": float(rollout.totals.mean()),
             "reward_std": float(rollout.totals.std(ddof=1)) if rollout.totals.size > 1 else 0.0,

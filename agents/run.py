@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from agents.checkpoint import (
@@ -139,6 +139,19 @@ class TorchTrainer:
         if self.generator is not None:
             self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+
+    def update(self, loss: Tensor, clip: float) -> Tensor:
+        """One optimizer step on ``loss``, with the gradient norm clipped to ``clip``; returns the norm before the
+        clip. A NaN or infinite loss or gradient raises :class:`NonFiniteLossError` before anything changes."""
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"the loss is {loss.item()}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if not torch.isfinite(grad_norm):
+            raise NonFiniteLossError(f"the gradient norm is {grad_norm.item()}")
+        self.optimizer.step()
+        return grad_norm
 
     def close(self) -> None:
         self.env.close()

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.a2c import reset_seed
 from agents.evaluation import mean_confidence_interval
-from agents.run import NonFiniteLossError, RunConfig, RunDir, TorchTrainer, train_loop
+from agents.run import RunConfig, RunDir, TorchTrainer, train_loop
 from agents.supervised_models import SupervisedModel, build_model, default_model
 from envs.supervised.base import SupervisedVectorEnv
 from envs.supervised.losses import torch_step_loss
@@ -191,14 +191,7 @@ class SupervisedTrainer(TorchTrainer):
         outputs = self.model(inputs)
         step_losses = torch_step_loss(outputs, targets, self.env.loss)  # (T, B)
         loss = (step_losses * mask).sum() / mask.sum()
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"the loss is {loss.item()}")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
-        if not torch.isfinite(grad_norm):
-            raise NonFiniteLossError(f"the gradient norm is {grad_norm.item()}")
-        self.optimizer.step()
+        grad_norm = self.update(loss, cfg.clip)
         self.model.after_update()
         with torch.no_grad():
             scores = episode_scores(outputs.detach(), targets, mask, self.env.loss, self.score)
