@@ -34,6 +34,7 @@ from agents.supervised import SupervisedTrainer, evaluate, make_supervised_confi
 from agents.supervised_models import SupervisedModel
 
 MEMORY = {"pattern_size": 50}  # 2018 memorisation at 50 bits (the paper: 1000) so that it trains on a CPU
+MEMORY_1000 = {"pattern_size": 1000}  # the paper's size: N = 1001, 2,004,003 parameters (fused path)
 # 16x16 patches (the paper: 32x32) shown 6 steps + 1 blank (the paper: 20 + 2): 66 steps instead of 201
 IMAGES = {"image_size": 16, "show_steps": 6, "blank_steps": 1}
 SINE_SMALL = {"n_functions": 5, "samples_per_function": 20, "queries_per_function": 10}
@@ -76,6 +77,12 @@ TASKS: dict[str, Task] = {
                        {"env_kwargs": MEMORY, "lr": 1e-3}),
     "memory-lstm": Task("pattern memory, 50 bits", "Plastic/PatternMemory-v0", "lstm", 12_000,
                         {"env_kwargs": MEMORY, "lr": 1e-3}),
+    "memory1000-plastic": Task("pattern memory, 1000 bits", "Plastic/PatternMemory-v0", "plastic", 800,
+                               {"env_kwargs": MEMORY_1000}),
+    "memory1000-rnn": Task("pattern memory, 1000 bits", "Plastic/PatternMemory-v0", "rnn", 800,
+                           {"env_kwargs": MEMORY_1000}),
+    "memory1000-lstm": Task("pattern memory, 1000 bits", "Plastic/PatternMemory-v0", "lstm", 800,
+                            {"env_kwargs": MEMORY_1000}),
     "images-plastic": Task("image reconstruction, 16x16", "Plastic/ImageReconstruction-v0", "plastic", 2_000,
                            {"env_kwargs": IMAGES, "lr": 1e-3}),
     "images-scalar": Task("image reconstruction, 16x16, shared alpha", "Plastic/ImageReconstruction-v0", "plastic",
@@ -121,6 +128,7 @@ TASKS: dict[str, Task] = {
 GROUPS = {
     "2016": ["completion", "one-shot", "reversal", "one-shot-pos", "reversal-pos"],
     "memory": ["memory-plastic", "memory-rnn", "memory-lstm"],
+    "memory1000": ["memory1000-plastic", "memory1000-rnn", "memory1000-lstm"],
     "images": ["images-plastic", "images-scalar", "images-rnn", "images-lstm"],
     "omniglot-2018": ["omniglot", "omniglot-lstm"],
     "sine": ["sine-flp", "sine-sgd", "sine-oml", "sine-flp-iid", "sine-sgd-iid", "sine-oml-iid"],
