@@ -160,18 +160,22 @@ class ClampedPlasticRNN(PlasticRNN):
         return h, {"h": h, **self.update_traces(h_prev, h, state)}
 
     def unroll(self, xs: Tensor, state: State) -> tuple[Tensor, State]:
-        """xs (T, B, size) -> hs (T, B, size + 1), final state.
+        """xs (T, B, size) -> hs (T, B, size + 1), final state, through the fused path (``plastic_core.fused``;
+        1000 bits: N = 1001, 1M connections) unless ``fused`` is off.
 
-        ``"add"``: the plain plastic recurrence driven by input_scale * [x, 1] instead of w_in x, so the fused path
-        (``plastic_core.fused``) runs it (1000 bits: N = 1001, 1M connections). ``"clamp"`` replaces h_j, which the
-        fused kernels do not do: the plain loop over ``step``.
+        ``"add"``: the plain plastic recurrence driven by input_scale * [x, 1] instead of w_in x. ``"clamp"``: no
+        drive, and the neurons whose input is non-zero clamped to it (NaN elsewhere: free).
         """
-        if self.input_mode != "add" or not self.fused:
+        if not self.fused:
             return RecurrentCore.unroll(self, xs, state)
         self.check_input(xs, state, rank=3)
         if xs.shape[0] == 0:
             raise ValueError("xs must have at least one time step, got shape (0, ...)")
-        return fused_unroll(self, self.input_scale * F.pad(xs, (0, 1), value=1.0), state)
+        external = F.pad(xs, (0, 1), value=1.0)  # (T, B, N): the input, then the bias neuron's 1
+        if self.input_mode == "add":
+            return fused_unroll(self, self.input_scale * external, state)
+        clamps = torch.where(external != 0, external, torch.full_like(external, math.nan))
+        return fused_unroll(self, torch.zeros_like(external), state, clamps=clamps)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, input_mode={self.input_mode!r}, input_scale={self.input_scale}"

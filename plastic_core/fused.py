@@ -135,9 +135,10 @@ class EagerRecurrence:
 
     # -- forward ------------------------------------------------------------------------------------------------
     def advance(self, d: Tensor, hp: Tensor, hebb: Tensor, elig: Tensor | None, hebb_out: Tensor,
-                elig_out: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                elig_out: Tensor | None, clamp: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """h(t) (B, N) from d = W_in x + b, h(t-1) and the traces; writes the traces of t+1.
 
+        ``clamp`` (B, N): where not NaN, h_j(t) is set to it instead of the tanh (a clamped neuron).
         Also returns M(t) (B, 1) for modulated rules and Hebb(t) h(t-1) (B, N) for row/scalar alpha, else None.
         """
         if self.alpha_row is None:
@@ -148,6 +149,8 @@ class EagerRecurrence:
         else:
             p = torch.bmm(hp.unsqueeze(1), hebb.mT).squeeze(1)  # (Hebb h)_j
             h = torch.addmm(d, hp, self.w.t()).addcmul_(self.alpha_row, p).tanh_()
+        if clamp is not None:
+            h = torch.where(clamp.isnan(), h, clamp)
         m0 = torch.addmm(self.mod_bias, h, self.mod_weight.t()).tanh_() if self.rule.modulated else None
         self.update(h, hp, m0, hebb, elig, hebb_out, elig_out)
         return h, m0, p
@@ -179,8 +182,9 @@ class EagerRecurrence:
     # -- backward -----------------------------------------------------------------------------------------------
     def backward_step(self, g: Tensor, carry: Tensor, h: Tensor, hp: Tensor, hebb: Tensor, elig: Tensor | None,
                       hebb_next: Tensor, m0: Tensor | None, g_hebb: Tensor, g_elig: Tensor | None, g_z: Tensor,
-                      grads: _Grads) -> None:
-        """One step of BPTT.
+                      grads: _Grads, clamp: Tensor | None = None, g_clamp: Tensor | None = None) -> None:
+        """One step of BPTT (``clamp``: as in ``advance``; ``g_clamp`` (B, N) gets dL/d clamp).
+
 
         In: g = dL/dh(t) (B, N); g_hebb, g_elig = dL/dHebb(t+1), dL/dE(t+1); Hebb(t), E(t) and Hebb(t+1).
         Out, in place: g = dL/d drive(t), carry = dL/dh(t-1) through this step (B, N), g_hebb, g_elig =
@@ -219,6 +223,10 @@ class EagerRecurrence:
             g_elig.mul_(1 - eta).addcmul_(m.unsqueeze(2), g_u)
             self._modulation_backward(g_m, m0, g, g_z, grads)
         # through h(t) = tanh(d + (w + alpha * Hebb(t)) h(t-1))
+        if clamp is not None:  # a clamped h_j: its gradient goes to the clamp, none to a pre-activation
+            clamped = ~clamp.isnan()
+            torch.mul(g, clamped, out=g_clamp)
+            g.masked_fill_(clamped, 0)
         ga = g.mul_(1 - h * h)
         if self.alpha_row is None:
             w_eff = torch.addcmul(self.w, self.alpha, hebb, out=self.scratch(hebb))
@@ -234,8 +242,9 @@ class EagerRecurrence:
             g_hebb.baddbmm_(ga_alpha.unsqueeze(2), hp.unsqueeze(1), beta=trace_scale)
         carry.copy_(g_hp)
 
-    def backward_sequence(self, tape: PlasticTape, hs: Tensor, m0s: Tensor | None, g: Tensor, carry: Tensor,
-                          g_hebb: Tensor, g_elig: Tensor | None, g_zs: Tensor, grads: _Grads) -> None:
+    def backward_sequence(self, tape: PlasticTape, hs: Tensor, m0s: Tensor | None, clamps: Tensor | None,
+                          g_clamps: Tensor | None, g: Tensor, carry: Tensor, g_hebb: Tensor, g_elig: Tensor | None,
+                          g_zs: Tensor, grads: _Grads) -> None:
         """All T steps of BPTT, segment by segment from the last: each segment's traces are recomputed from its
         checkpoint, then walked back with ``backward_step``.
 
@@ -262,7 +271,8 @@ class EagerRecurrence:
                     g[t].add_(carry)
                 (hebb, elig), hebb_next = traces[t - t0], traces[t - t0 + 1][0]
                 self.backward_step(g[t], carry, hs[t], tape.h0 if t == 0 else hs[t - 1], hebb, elig, hebb_next,
-                                   None if m0s is None else m0s[t], g_hebb, g_elig, g_zs[t], grads)
+                                   None if m0s is None else m0s[t], g_hebb, g_elig, g_zs[t], grads,
+                                   None if clamps is None else clamps[t], None if clamps is None else g_clamps[t])
         tape.spare.extend(segment)  # for a second backward (retain_graph)
 
     def _modulation_backward(self, g_m: Tensor, m0: Tensor, g: Tensor, g_z: Tensor, grads: _Grads) -> None:
@@ -317,13 +327,13 @@ class NativeRecurrence:
         return grads
 
     def advance(self, d: Tensor, hp: Tensor, hebb: Tensor, elig: Tensor | None, hebb_out: Tensor,
-                elig_out: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                elig_out: Tensor | None, clamp: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         h = torch.empty_like(hp)
         m0 = hp.new_empty(hp.shape[0], 1) if self.rule.modulated else None
         p = torch.empty_like(hp) if self.rule.alpha != "connection" else None
         ptr = native.ptr
         self._forward(self.pp, ptr(d), ptr(hp), ptr(hebb), ptr(elig), ptr(hebb_out), ptr(elig_out), ptr(h),
-                      ptr(m0), ptr(p))
+                      ptr(m0), ptr(p), ptr(clamp))
         return h, m0, p
 
     def update(self, h: Tensor, hp: Tensor, m0: Tensor | None, hebb: Tensor, elig: Tensor | None,
@@ -331,8 +341,9 @@ class NativeRecurrence:
         ptr = native.ptr
         self._update(self.pp, ptr(h), ptr(hp), ptr(m0), ptr(hebb), ptr(elig), ptr(hebb_out), ptr(elig_out))
 
-    def backward_sequence(self, tape: PlasticTape, hs: Tensor, m0s: Tensor | None, g: Tensor, carry: Tensor,
-                          g_hebb: Tensor, g_elig: Tensor | None, g_zs: Tensor, grads: _Grads) -> None:
+    def backward_sequence(self, tape: PlasticTape, hs: Tensor, m0s: Tensor | None, clamps: Tensor | None,
+                          g_clamps: Tensor | None, g: Tensor, carry: Tensor, g_hebb: Tensor, g_elig: Tensor | None,
+                          g_zs: Tensor, grads: _Grads) -> None:
         """All T steps of BPTT in one call, batch element by batch element (``backward_sequence`` in C): each
         element's traces and adjoints stay in cache from the last step to the first.
 
@@ -353,7 +364,8 @@ class NativeRecurrence:
             if eligible else None
         connection, fan = self.rule.alpha == "connection", self.fanout is not None
         ptr = native.ptr
-        self._backward_sequence(self.pp, dims, starts_c, hebbs, eligs, ptr(hs), ptr(tape.h0), ptr(m0s), ptr(g),
+        self._backward_sequence(self.pp, dims, starts_c, hebbs, eligs, ptr(hs), ptr(tape.h0), ptr(m0s),
+                                ptr(clamps), ptr(g_clamps), ptr(g),
                                 ptr(carry), ptr(g_hebb), ptr(g_elig), ptr(grads.alpha) if connection else None,
                                 ptr(grads.fanout) if fan else None, ptr(self._geta), ptr(g_zs), ptr(self._work),
                                 ptr(seg))
@@ -471,6 +483,7 @@ class PlasticTape:
         self.m0s: list[Tensor] = []
         self.ps: list[Tensor] = []
         self.xs: list[Tensor] = []
+        self.clamps: list[Tensor] = []  # per step (B, N), when neurons are clamped
         self.checkpoints: dict[int, tuple[Tensor, Tensor | None]] = {0: self.cur}
         self.spare: list[tuple[Tensor, Tensor | None]] = []
         self.every = checkpoint_every or 1
@@ -499,10 +512,15 @@ class PlasticTape:
             self.xs.append(x)
             return self.step_drive(self.core.w_in(x))
 
-    def step_drive(self, drive: Tensor) -> Tensor:
-        """One step given the input drive W_in x + b (B, N): returns h(t) (B, N)."""
+    def step_drive(self, drive: Tensor, clamp: Tensor | None = None) -> Tensor:
+        """One step given the input drive W_in x + b (B, N): returns h(t) (B, N). ``clamp`` (B, N): where not
+        NaN, h_j(t) is set to it instead of the tanh (a clamped neuron); give it at every step or at none."""
         if self.used:
             raise RuntimeError("this tape was already replayed; record a new one")
+        if (clamp is not None) != bool(self.clamps) and self.t > 0:
+            raise ValueError("clamp must be given at every step of a tape or at none")
+        if clamp is not None:
+            self.clamps.append(clamp.detach().to(drive.dtype).contiguous())
         with torch.no_grad():
             hebb, elig = self.cur
             t = self.t + 1  # the traces written now are those of step t
@@ -512,7 +530,8 @@ class PlasticTape:
                 if self.work is None:
                     self.work = self.new_traces()
                 out = self.work
-            h, m0, p = self.rec.advance(drive.contiguous(), self.h, hebb, elig, *out)
+            h, m0, p = self.rec.advance(drive.contiguous(), self.h, hebb, elig, *out, clamp=self.clamps[-1] if
+                                        clamp is not None else None)
             self.cur, self.h = out, h
             self.hs.append(h)
             if m0 is not None:
@@ -553,10 +572,10 @@ class PlasticTape:
                 else:
                     self.spare.append(dropped)  # reused for later checkpoints and by backward (no page faults)
 
-    def replay(self, drives: Tensor | None = None) -> tuple[Tensor, State]:
+    def replay(self, drives: Tensor | None = None, clamps: Tensor | None = None) -> tuple[Tensor, State]:
         """hs (T, B, N) and the final state, attached to autograd (gradients w.r.t. the parameters, the input
-        drives W_in x + b of the recorded inputs (or ``drives``) and the initial state); equal to what the steps
-        returned."""
+        drives W_in x + b of the recorded inputs (or ``drives``), the clamped values (``clamps`` (T, B, N), what the
+        steps were given) and the initial state); equal to what the steps returned."""
         if self.t == 0:
             raise ValueError("nothing to replay: the tape has no step")
         if self.used:
@@ -572,7 +591,7 @@ class PlasticTape:
             del self.checkpoints[self.t]
         state0 = self.state0
         inputs = (drives, state0["h"], state0["hebb"], state0.get("eligibility") if self.rule.eligibility else None,
-                  *self.params)
+                  *self.params, clamps)
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
             outs = _PlasticSequence.apply(self, *inputs)
         else:
@@ -596,7 +615,7 @@ class _PlasticSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tape: PlasticTape, drives: Tensor, h0: Tensor, hebb0: Tensor, elig0: Tensor | None,
                 w: Tensor, alpha: Tensor, eta: Tensor | None, mod_weight: Tensor | None, mod_bias: Tensor | None,
-                fanout: Tensor | None) -> tuple[Tensor, ...]:
+                fanout: Tensor | None, clamps: Tensor | None) -> tuple[Tensor, ...]:
         ctx.set_materialize_grads(False)
         ctx.tape = tape
         hs = torch.stack(tape.hs)
@@ -621,7 +640,9 @@ class _PlasticSequence(torch.autograd.Function):
         g_drives = g_hs.contiguous().clone() if g_hs is not None else torch.zeros_like(hs)  # dL/dh(t), then ga(t)
         g_zs = hs.new_zeros(T, batch, 1)
         carry = hs.new_zeros(batch, n)
-        rec.backward_sequence(tape, hs, m0s, g_drives, carry, g_hebb, g_elig, g_zs, grads)
+        clamps = torch.stack(tape.clamps) if tape.clamps else None
+        g_clamps = torch.zeros_like(clamps) if clamps is not None else None
+        rec.backward_sequence(tape, hs, m0s, clamps, g_clamps, g_drives, carry, g_hebb, g_elig, g_zs, grads)
         grads = rec.finish(grads)
         # the other parameter gradients from whole sequences: one matrix product each
         h_prev = torch.cat([tape.h0.unsqueeze(0), hs[:-1]]).reshape(T * batch, n)
@@ -643,7 +664,8 @@ class _PlasticSequence(torch.autograd.Function):
             g_mod_b = g_z.sum(0) if need[9] else None
             g_fanout = grads.fanout if need[10] else None
         return (None, g_drives if need[1] else None, carry if need[2] else None, g_hebb if need[3] else None,
-                g_elig if need[4] else None, g_w, g_alpha, g_eta, g_mod_w, g_mod_b, g_fanout)
+                g_elig if need[4] else None, g_w, g_alpha, g_eta, g_mod_w, g_mod_b, g_fanout,
+                g_clamps if need[11] else None)
 
 
 def _adjoint(grad: Tensor | None, like: Tensor) -> Tensor:
@@ -653,17 +675,21 @@ def _adjoint(grad: Tensor | None, like: Tensor) -> Tensor:
 
 # -- entry points -----------------------------------------------------------------------------------------------
 def fused_unroll(core: HebbianRNN, drives: Tensor, state: State, checkpoint_every: int | None = None,
-                 backend: str = "auto") -> tuple[Tensor, State]:
+                 backend: str = "auto", clamps: Tensor | None = None) -> tuple[Tensor, State]:
     """Unroll a plastic core on input drives W_in x + b (T, B, N): hs (T, B, N) and the final state.
 
-    Same results as stepping the core T times; gradients (first order) by checkpointed analytic BPTT.
+    Same results as stepping the core T times; gradients (first order) by checkpointed analytic BPTT. ``clamps``
+    (T, B, N): where not NaN, h_j(t) is set to that value instead of the tanh (clamped neurons, no gradient to
+    their drive).
     """
     if drives.dim() != 3 or drives.shape[0] == 0:
         raise ValueError(f"drives must have shape (T, B, hidden_size) with T >= 1, got {tuple(drives.shape)}")
+    if clamps is not None and clamps.shape != drives.shape:
+        raise ValueError(f"clamps must have the drives' shape {tuple(drives.shape)}, got {tuple(clamps.shape)}")
     tape = PlasticTape(core, state, checkpoint_every, backend)
-    for d in drives.detach():
-        tape.step_drive(d)
-    return tape.replay(drives)
+    for t, d in enumerate(drives.detach()):
+        tape.step_drive(d, None if clamps is None else clamps[t])
+    return tape.replay(drives, clamps)
 
 
 class ReplayTape:

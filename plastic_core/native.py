@@ -168,9 +168,10 @@ static inline real row_modulation(const Params *P, long j, real m0) {
     return fanout ? m0 * fanout[j] : m0;
 }
 
-/* one batch element: the recurrent product of row j, then (rules without modulation) its update right away */
+/* one batch element: the recurrent product of row j, then (rules without modulation) its update right away.
+   clamp (B, N) or NULL: where not NaN, h_j(t) is set to it instead of the tanh (a clamped neuron) */
 void FN(forward_step)(const Params *P, const real *d, const real *hp, const real *H, const real *E,
-                      real *Ho, real *Eo, real *h, real *m0, real *p) {
+                      real *Ho, real *Eo, real *h, real *m0, real *p, const real *clamp) {
     const long B = P->B, N = P->N;
     const real *w = (const real *)P->w, *alpha = (const real *)P->alpha;
     const real *modw = (const real *)P->modw, *modb = (const real *)P->modb;
@@ -197,7 +198,7 @@ void FN(forward_step)(const Params *P, const real *d, const real *hp, const real
                 p[b * N + j] = ah;
                 acc = aw + (P->akind == NEURON ? alpha[j] : alpha[0]) * ah;
             }
-            hb[j] = TANH(d[b * N + j] + acc);
+            hb[j] = clamp && !isnan(clamp[b * N + j]) ? clamp[b * N + j] : TANH(d[b * N + j] + acc);
             if (!modulated) update_row_to(P, j, hb[j], 0, hpb, Hb, Eb, Hob, Eob, rowH, rowE);
         }
         if (modulated) { /* M(t) needs the whole h(t): a second sweep */
@@ -290,7 +291,8 @@ static inline void adjoint_row(const Params *P, long j, real hj, real mj, real g
    Rules without modulation: one sweep (row j's reductions give ga_j at once). With modulation, ga needs M's
    gradient, a sum over all rows: a first sweep for the reductions, a second for the adjoints. */
 static real backward_elem(const Params *P, const real *hb, const real *hpb, const real *Hb, const real *Eb, real mb,
-                          real *gHb, real *gEb, real *gb, real *r, real *gm, real *ga_alpha, real *gf, real *gz) {
+                          const real *cl, real *gcl, real *gHb, real *gEb, real *gb, real *r, real *gm,
+                          real *ga_alpha, real *gf, real *gz) {
     const long N = P->N;
     const int kind = P->kind;
     const real eta = (real)P->eta;
@@ -318,7 +320,12 @@ static real backward_elem(const Params *P, const real *hb, const real *hpb, cons
                 gb[j] += eta * q;
                 eta_acc += kind == DECAY ? hj * q - s : hj * q;
             }
-            gb[j] *= 1 - hj * hj;
+            if (cl && !isnan(cl[j])) { /* a clamped h_j: its gradient goes to the clamp, none to a pre-activation */
+                gcl[j] = gb[j];
+                gb[j] = 0;
+            } else {
+                gb[j] *= 1 - hj * hj;
+            }
             adjoint_row(P, j, hj, 0, gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
         }
         return eta_acc;
@@ -365,7 +372,13 @@ static real backward_elem(const Params *P, const real *hb, const real *hpb, cons
     *gz = gzb;
     /* sweep 2: the new adjoints and dL/dh(t-1) */
     for (long j = 0; j < N; j++) {
-        gb[j] = (gb[j] + gzb * modw[j]) * (1 - hb[j] * hb[j]);
+        gb[j] += gzb * modw[j];
+        if (cl && !isnan(cl[j])) {
+            gcl[j] = gb[j];
+            gb[j] = 0;
+        } else {
+            gb[j] *= 1 - hb[j] * hb[j];
+        }
         adjoint_row(P, j, hb[j], row_modulation(P, j, mb), gb[j], hpb, Hb, Eb, gHb, gEb, r, ga_alpha);
     }
     return eta_acc;
@@ -375,9 +388,12 @@ static real backward_elem(const Params *P, const real *hb, const real *hpb, cons
    all T steps, so that memory is read only for the checkpoints. Segment k covers steps [starts[k], starts[k+1])
    and starts from the traces ckH[k], ckE[k] (B, N, N); its other traces are recomputed into the thread's part of
    seg (per thread: 1 or 2 traces x (longest segment - 1) x N*N). hs, g: (T, B, N), g in: dL/dh(t) from the
-   outputs, out: dL/d drive(t); h0, carry (out: dL/dh(0)): (B, N); m0s, gz: (T, B) or NULL; geta: (B). */
+   outputs, out: dL/d drive(t); h0, carry (out: dL/dh(0)): (B, N); m0s, gz: (T, B) or NULL; geta: (B); clamps:
+   (T, B, N) or NULL, the neurons clamped at each step (not NaN; see forward_step); gclamps (T, B, N), zeros in:
+   dL/d clamp where clamped. */
 void FN(backward_sequence)(const Params *P, const long *dims, const long *starts, const void *const *ckH,
-                           const void *const *ckE, const real *hs, const real *h0, const real *m0s, real *g,
+                           const void *const *ckE, const real *hs, const real *h0, const real *m0s,
+                           const real *clamps, real *gclamps, real *g,
                            real *carry, real *gH, real *gE, real *galpha, real *gfan, real *geta, real *gz,
                            real *work, real *seg) {
     const long B = P->B, N = P->N, NN = N * N, T = dims[0], nseg = dims[1], longest = dims[2];
@@ -411,8 +427,10 @@ void FN(backward_sequence)(const Params *P, const long *dims, const long *starts
                 real *gb = g + (t * B + b) * N, gzb = 0;
                 if (t < T - 1)
                     for (long i = 0; i < N; i++) gb[i] += cb[i];
-                eta_acc += backward_elem(P, hb, hpb, SLOT_H(s), SLOT_E(s), m0s ? m0s[t * B + b] : 0, gHb, gEb, gb,
-                                         cb, gm, ga_alpha, gf, &gzb);
+                eta_acc += backward_elem(P, hb, hpb, SLOT_H(s), SLOT_E(s), m0s ? m0s[t * B + b] : 0,
+                                         clamps ? clamps + (t * B + b) * N : 0,
+                                         clamps ? gclamps + (t * B + b) * N : 0, gHb, gEb, gb, cb, gm, ga_alpha, gf,
+                                         &gzb);
                 if (gz) gz[t * B + b] = gzb;
             }
 #undef SLOT_H
@@ -465,7 +483,7 @@ def _compile(dtype: torch.dtype) -> ctypes.CDLL:
                 raise RuntimeError(f"compiling the plastic kernels failed: {proc.stderr.strip()[-500:]}")
             os.replace(out, target)  # atomic: concurrent processes may race here harmlessly
     lib = ctypes.CDLL(str(target))
-    for name, n_args in (("forward_step", 10), ("update_step", 8), ("backward_sequence", 18)):
+    for name, n_args in (("forward_step", 11), ("update_step", 8), ("backward_sequence", 20)):
         fn = getattr(lib, f"{name}_{suffix}")
         fn.restype, fn.argtypes = None, [ctypes.c_void_p] * n_args  # every argument is a pointer
     return lib

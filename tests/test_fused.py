@@ -323,11 +323,13 @@ def test_subclasses_that_change_the_step_are_not_fused():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_the_memorisation_network_with_added_inputs_runs_fused_and_exactly(monkeypatch, backend):
+@pytest.mark.parametrize("mode", ["add", "clamp"])
+def test_the_memorisation_networks_run_fused_and_exactly(monkeypatch, backend, mode):
+    """The 2018 networks: inputs added to the drive (memorisation), or clamping their neurons (images)."""
     from agents.supervised_models import ClampedPlasticRNN
 
     torch.manual_seed(0)
-    core = ClampedPlasticRNN(6, input_mode="add", input_scale=3.0).double()
+    core = ClampedPlasticRNN(6, input_mode=mode, input_scale=3.0).double()
     with torch.no_grad():
         core.w.mul_(20)
         core.alpha.mul_(20)
@@ -336,6 +338,8 @@ def test_the_memorisation_network_with_added_inputs_runs_fused_and_exactly(monke
     monkeypatch.setattr("agents.supervised_models.fused_unroll",
                         lambda *a, **k: calls.append(1) or fused_unroll(*a, **k, backend=backend))
     xs = torch.randint(0, 2, (12, 3, 6), generator=torch.Generator().manual_seed(3)).double() * 2 - 1
+    if mode == "clamp":  # about half the neurons free at each step (input 0), as in the probe with a blank half
+        xs = xs * torch.randint(0, 2, xs.shape, generator=torch.Generator().manual_seed(4)).double()
     state = core.initial_state(3)
     got, names = outputs_and_grads(core, xs, state, lambda c, x, s: c.unroll(x, s))
     assert calls
