@@ -20,7 +20,8 @@ with preallocated buffers, any device). Both are tested against ``plastic_core.r
 
 Two ways in:
 
-* ``fused_unroll(core, drives, state)``: all T inputs known in advance (``HebbianRNN.unroll`` uses it).
+* ``fused_unroll(core, drives, state)``: all T inputs known in advance (``HebbianRNN.unroll`` uses it);
+  ``clamps=`` sets chosen neurons to given values instead of the tanh (the 2018 image network).
 * ``record(core, state)``: act, then replay. ``tape.step(x)`` advances one step without autograd (in place,
   cheap) and returns h (B, N) to sample an action from; after the episode ``tape.replay()`` returns hs (T, B, N)
   and the final state attached to the autograd graph, equal to what acting produced (no forward recomputation).
