@@ -244,10 +244,7 @@ def train(
     """Train ``config`` in run directory ``out`` (new, or continued with ``resume``); returns the logged rows."""
     trainer = A2CTrainer(config)  # bad env/core errors before anything is written
     try:
-        if resume:
-            run = RunDir.resume(out, config.to_dict(), RESUMABLE_FIELDS)
-        else:
-            run = RunDir.create(out, config.to_dict(), RESUMABLE_FIELDS)
+        run = RunDir.open(out, config.to_dict(), RESUMABLE_FIELDS, resume)
         return train_loop(run, trainer, config.iterations, config.checkpoint_every, resume=resume,
                           progress=progress, tensorboard=tensorboard)
     finally:

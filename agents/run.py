@@ -205,6 +205,14 @@ class RunDir:
             raise RunError(f"{config_file} is not valid JSON ({error}); the run directory is damaged") from None
 
     @classmethod
+    def open(
+        cls, path: str | os.PathLike, config: dict[str, Any], resumable_fields: tuple[str, ...] = (),
+        resume: bool = False,
+    ) -> RunDir:
+        """:meth:`resume` the run in ``path`` with ``resume``, else :meth:`create` a new one."""
+        return (cls.resume if resume else cls.create)(path, config, resumable_fields)
+
+    @classmethod
     def create(
         cls, path: str | os.PathLike, config: dict[str, Any], resumable_fields: tuple[str, ...] = ()
     ) -> RunDir:

@@ -215,10 +215,7 @@ def train_supervised(
     owned = trainer is None
     trainer = SupervisedTrainer(config) if trainer is None else trainer  # bad env/model errors before any write
     try:
-        if resume:
-            run = RunDir.resume(out, config.to_dict(), RESUMABLE_FIELDS)
-        else:
-            run = RunDir.create(out, config.to_dict(), RESUMABLE_FIELDS)
+        run = RunDir.open(out, config.to_dict(), RESUMABLE_FIELDS, resume)
         return train_loop(run, trainer, config.iterations, config.checkpoint_every, resume=resume,
                           progress=progress, reward_key="loss", tensorboard=tensorboard)
     finally:

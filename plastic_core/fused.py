@@ -353,8 +353,9 @@ class NativeRecurrence:
         accumulates.
         """
         steps = hs.shape[0]
-        starts = [t for t in sorted(tape.checkpoints) if t < steps]
-        lengths = [end - start for start, end in zip(starts, [*starts[1:], steps], strict=True)]
+        segments = tape.segments()[::-1]  # first to last
+        starts = [start for start, _ in segments]
+        lengths = [end - start for start, end in segments]
         n = self.params.N
         eligible = self.rule.eligibility
         seg = hs.new_empty(self.threads, (2 if eligible else 1) * (max(lengths) - 1) * n * n)
@@ -521,7 +522,8 @@ class PlasticTape:
         if (clamp is not None) != bool(self.clamps) and self.t > 0:
             raise ValueError("clamp must be given at every step of a tape or at none")
         if clamp is not None:
-            self.clamps.append(clamp.detach().to(drive.dtype).contiguous())
+            clamp = clamp.detach().to(drive.dtype).contiguous()
+            self.clamps.append(clamp)
         with torch.no_grad():
             hebb, elig = self.cur
             t = self.t + 1  # the traces written now are those of step t
@@ -531,8 +533,7 @@ class PlasticTape:
                 if self.work is None:
                     self.work = self.new_traces()
                 out = self.work
-            h, m0, p = self.rec.advance(drive.contiguous(), self.h, hebb, elig, *out, clamp=self.clamps[-1] if
-                                        clamp is not None else None)
+            h, m0, p = self.rec.advance(drive.contiguous(), self.h, hebb, elig, *out, clamp=clamp)
             self.cur, self.h = out, h
             self.hs.append(h)
             if m0 is not None:
