@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_supervised_envs import SMALL  # small versions of every task, keyed by registered id
 
 from agents.logger import read_metrics
 from agents.run import NonFiniteLossError, RunDir, train_loop
@@ -37,19 +38,6 @@ COMPLETION = "Plastic/PatternCompletion-v0"
 ONE_SHOT = "Plastic/OneShotAssociation-v0"
 REVERSAL = "Plastic/ReversalAssociation-v0"
 
-# small versions of every task, keyed by registered id
-SMALL = {
-    COMPLETION: {},
-    ONE_SHOT: {},
-    REVERSAL: {},
-    "Plastic/PatternMemory-v0": {"n_patterns": 3, "pattern_size": 16, "show_steps": 2, "blank_steps": 1,
-                                 "probe_steps": 2},
-    "Plastic/ImageReconstruction-v0": {"image_size": 8, "show_steps": 2, "blank_steps": 1, "n_repeats": 2,
-                                       "probe_steps": 2},
-    "Plastic/OmniglotOneShot-v0": {"n_way": 3},
-    "Plastic/ContinualSine-v0": {"n_functions": 3, "samples_per_function": 4, "queries_per_function": 2},
-    "Plastic/ContinualOmniglot-v0": {"n_classes": 3, "n_shots": 2, "n_queries": 1},
-}
 PLASTICITY_NAMES = ("alpha", "eta", "rates", "feedback", "log_lrs")
 
 
