@@ -7,12 +7,13 @@
 
 Each run is ``scripts/train.py`` (or ``scripts/compare_sb3.py`` for ``--sb3``) in its own process, with one torch
 thread, in ``<runs-root>/<name>/<core>-s<seed>``; ``-j`` runs that many at once. A finished run (its checkpoint
-holds all its iterations) is skipped, an unfinished one is resumed with ``--resume``, so the command can be
-re-run after an interruption or with more seeds. Then ``scripts/plot.py`` draws the learning curves (by episodes
-and by wall time) and ``results/<name>.md`` gets the table: per core, the parameter count, the final reward per
-episode of each seed (mean of the last 10% of its training batches), its median and mean with a 95% t interval
-over seeds, an evaluation with frozen weights on fresh episodes (``--eval-episodes``), the wall time and, with
-``--reach``, the wall time and episodes at which each run's smoothed curve first reached that level.
+holds all its iterations) is skipped, an unfinished one is resumed with ``--resume``, so the command can be re-run
+after an interruption, with more seeds, or with a larger ``--episodes`` (finished runs are extended). Then
+``scripts/plot.py`` draws the learning curves (by episodes and by wall time) and ``results/<name>.md`` gets the
+table: per core, the parameter count, the final reward per episode of each seed (mean of the last 10% of its
+training batches), its median and mean with a 95% t interval over seeds, an evaluation with frozen weights on fresh
+episodes (``--eval-episodes``), the wall time and, with ``--reach``, the wall time and episodes at which each run's
+smoothed curve first reached that level.
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ def sb3_command(args: argparse.Namespace, algo: str, seed: int, out: Path) -> li
     return cmd
 
 
-def run_state(out: Path) -> str:
-    """"new", "partial" or "done" (the checkpoint holds every iteration the config asks for)."""
+def run_state(out: Path, episodes: int | None = None) -> str:
+    """"new", "partial" or "done": whether the checkpoint holds every iteration of ``episodes`` (default: the
+    run's own config), so that a larger ``--episodes`` extends finished runs."""
     if not (out / "config.json").is_file():
         return "new"
     config = json.loads((out / "config.json").read_text())
@@ -104,7 +106,7 @@ def run_state(out: Path) -> str:
     import torch
 
     payload = torch.load(out / "checkpoint.pt", weights_only=True, map_location="cpu")
-    iterations = -(-config["episodes"] // config["batch"])
+    iterations = -(-(episodes or config["episodes"]) // config["batch"])
     return "done" if payload["iteration"] >= iterations else "partial"
 
 
@@ -117,10 +119,10 @@ def launch(cmd: list[str], out: Path, log: Path) -> tuple[str, int, float]:
     return str(out), code, time.perf_counter() - started
 
 
-def run_grid(jobs: list[tuple[list[str], Path]], parallel: int, log_dir: Path) -> None:
+def run_grid(jobs: list[tuple[list[str], Path]], parallel: int, log_dir: Path, episodes: int | None = None) -> None:
     todo = []
     for cmd, out in jobs:
-        state = run_state(out)
+        state = run_state(out, episodes if "scripts/train.py" in cmd else None)
         if state == "done":
             print(f"skip {out} (finished)")
             continue
@@ -128,7 +130,7 @@ def run_grid(jobs: list[tuple[list[str], Path]], parallel: int, log_dir: Path) -
             raise SystemExit(f"{out} holds an unfinished SB3 run (SB3 runs cannot resume); delete it and re-run")
         if state == "partial" and "scripts/train.py" in cmd:
             cmd = [PYTHON, "scripts/train.py", "--out", str(out), "--resume", "--threads", "1", "--no-progress",
-                   "--no-tensorboard"]
+                   "--no-tensorboard"] + (["--episodes", str(episodes)] if episodes else [])
         todo.append((cmd, out))
     log_dir.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
              for algo in args.sb3 for seed in args.seeds]
     started = time.perf_counter()
     if not args.no_train:
-        run_grid(jobs, args.jobs, base / "logs")
+        run_grid(jobs, args.jobs, base / "logs", args.episodes)
     total = time.perf_counter() - started
 
     outs = [out for _, out in jobs if (out / "metrics.csv").is_file()]

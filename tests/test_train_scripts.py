@@ -184,3 +184,13 @@ def test_compare_sb3_logs_the_same_metrics_format(maze_runs, tmp_path, capsys):
     png = tmp_path / "mixed.png"
     assert plot.main([*map(str, maze_runs), str(out), "--x", "wall_time", "--out", str(png)]) == 0
     assert "sb3-a2c" in capsys.readouterr().out
+
+
+def test_reproduce_rl_extends_finished_runs_when_episodes_grow(maze_runs):
+    reproduce_rl = load_script("reproduce_rl")
+    run = maze_runs[0]  # 24 episodes in batches of 4
+    assert reproduce_rl.run_state(run) == "done"
+    assert reproduce_rl.run_state(run, 24) == "done"
+    assert reproduce_rl.run_state(run, 20) == "done"  # a smaller budget never shortens a run
+    assert reproduce_rl.run_state(run, 28) == "partial"
+    assert reproduce_rl.run_state(run.parent / "missing") == "new"
