@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script, also when loaded by path
 
 import train_supervised  # noqa: E402
-from train_supervised import json_object  # noqa: E402
+from run_options import add_run_arguments, json_object, run_settings  # noqa: E402
 
 from agents.a2c import train
 from agents.config import A2CConfig, make_config
@@ -43,28 +43,18 @@ FIELDS = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, help="run directory (created; must be new unless --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--env", help="env id, e.g. Plastic/Maze-v0, Plastic/CueReward-v0, Plastic/ReversalBandit-v0")
-    p.add_argument("--env-kwargs", type=json_object, help='env keyword arguments as JSON, e.g. \'{"size": 9}\'')
-    p.add_argument("--core", help="rnn, lstm, plastic, modulated, retroactive, ...")
-    p.add_argument("--core-kwargs", type=json_object, help="core keyword arguments as JSON")
-    p.add_argument("--hidden", type=int, help="hidden units of the core")
-    p.add_argument("--episodes", type=int, help="episodes to train on in total (rounded up to whole batches)")
-    p.add_argument("--batch", type=int, help="episodes per update, played in lock-step")
-    p.add_argument("--seed", type=int, help="seed of the weights, the episodes and the action sampling (default 0)")
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--gamma", type=float, help="discount")
-    p.add_argument("--entropy", type=float, help="entropy bonus coefficient")
-    p.add_argument("--value-coef", type=float, help="value-loss coefficient")
-    p.add_argument("--clip", type=float, help="gradient-norm clip")
-    p.add_argument("--n-step", type=int, help="n-step returns bootstrapped on the value (default 0: whole episode)")
-    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 50)")
-    p.add_argument("--device", help="torch device (default cpu)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
-    train_supervised.add_supervised_arguments(p.add_argument_group("supervised tasks"), with_common=False)
+    add_run_arguments(p, env_help="env id, e.g. Plastic/Maze-v0, Plastic/CueReward-v0, Plastic/ReversalBandit-v0",
+                      env_kwargs_example='{"size": 9}', batch_help="episodes per update, played in lock-step",
+                      seed_help="seed of the weights, the episodes and the action sampling (default 0)")
+    a2c = p.add_argument_group("A2C agents (RL envs)")
+    a2c.add_argument("--core", help="rnn, lstm, plastic, modulated, retroactive, ...")
+    a2c.add_argument("--core-kwargs", type=json_object, help="core keyword arguments as JSON")
+    a2c.add_argument("--hidden", type=int, help="hidden units of the core")
+    a2c.add_argument("--gamma", type=float, help="discount")
+    a2c.add_argument("--entropy", type=float, help="entropy bonus coefficient")
+    a2c.add_argument("--value-coef", type=float, help="value-loss coefficient")
+    a2c.add_argument("--n-step", type=int, help="n-step returns bootstrapped on the value (default 0: whole episode)")
+    train_supervised.add_supervised_arguments(p.add_argument_group("supervised tasks"))
     return p.parse_args(argv)
 
 
@@ -77,17 +67,11 @@ def is_supervised(args: argparse.Namespace) -> bool:
 
 
 def build_config(args: argparse.Namespace) -> A2CConfig:
-    given = {FIELDS[name]: value for name, value in vars(args).items() if name in FIELDS and value is not None}
+    settings = run_settings(args, FIELDS, required=("env", "core", "episodes"))
     if args.resume:
-        # The run's own settings; flags given again must agree with them (checked by RunDir.resume).
-        settings = RunDir.read_config(args.out)
-        settings.update(given)
         return A2CConfig.from_dict(settings)
-    missing = [f"--{flag}" for flag in ("env", "core", "episodes") if FIELDS[flag] not in given]
-    if missing:
-        raise ValueError(f"a new run needs {', '.join(missing)} (or --resume to continue the run in --out)")
-    env_id, core, episodes = given.pop("env_id"), given.pop("core"), given.pop("episodes")
-    return make_config(env_id, core, episodes, **given)
+    env_id, core, episodes = settings.pop("env_id"), settings.pop("core"), settings.pop("episodes")
+    return make_config(env_id, core, episodes, **settings)
 
 
 def main(argv: list[str] | None = None) -> int:

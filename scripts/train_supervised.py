@@ -17,10 +17,14 @@ and checkpoint.pt, as for scripts/train.py. With --eval-episodes the final model
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 
-from agents.run import NonFiniteLossError, RunDir
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module, also when loaded by path
+
+from run_options import add_run_arguments, json_object, run_settings  # noqa: E402
+
+from agents.run import NonFiniteLossError
 from agents.supervised import SupervisedConfig, SupervisedTrainer, evaluate, make_supervised_config, train_supervised
 
 # flag destination -> SupervisedConfig field
@@ -31,35 +35,8 @@ FIELDS = {
 }
 
 
-def json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"size\": 9}}', got {text!r}")
-    return value
-
-
-def add_supervised_arguments(p: argparse.ArgumentParser, with_common: bool = True) -> argparse.ArgumentParser:
-    """Add the supervised trainer's options to ``p``. ``with_common=False`` leaves out the options that
-    scripts/train.py already has (--out, --resume, --env, --env-kwargs, --episodes, --batch, --seed, --lr, --clip,
-    --checkpoint-every, --device, --threads, --no-progress, --no-tensorboard)."""
-    if with_common:
-        p.add_argument("--out", required=True, help="run directory (created; must be new unless --resume)")
-        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-        p.add_argument("--env", help="supervised env id, e.g. Plastic/PatternCompletion-v0")
-        p.add_argument("--env-kwargs", type=json_object, help='env keyword arguments as JSON, e.g. \'{"n_bits": 8}\'')
-        p.add_argument("--episodes", type=int, help="episodes to train on in total (rounded up to whole batches)")
-        p.add_argument("--batch", type=int, help="episodes per update")
-        p.add_argument("--seed", type=int, help="seed of the weights and of the episodes (default 0)")
-        p.add_argument("--lr", type=float, help="Adam learning rate")
-        p.add_argument("--clip", type=float, help="gradient-norm clip")
-        p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 50)")
-        p.add_argument("--device", help="torch device (default cpu)")
-        p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-        p.add_argument("--no-progress", action="store_true", help="no progress bar")
-        p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+def add_supervised_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options only the supervised tasks have (model, data, evaluation) to ``p``."""
     p.add_argument("--model", help="network: plastic (default), rnn, lstm; flp, online-sgd, oml for the 2020 tasks")
     p.add_argument("--model-kwargs", type=json_object, help='model keyword arguments as JSON, e.g. \'{"hidden": 2}\'')
     p.add_argument("--data", help="Omniglot folder or zip (Omniglot tasks); image folder / CIFAR-10 copy "
@@ -71,21 +48,18 @@ def add_supervised_arguments(p: argparse.ArgumentParser, with_common: bool = Tru
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p, env_help="supervised env id, e.g. Plastic/PatternCompletion-v0",
+                      env_kwargs_example='{"n_bits": 8}', batch_help="episodes per update",
+                      seed_help="seed of the weights and of the episodes (default 0)")
     return add_supervised_arguments(p).parse_args(argv)
 
 
 def build_config(args: argparse.Namespace) -> SupervisedConfig:
-    given = {FIELDS[name]: value for name, value in vars(args).items() if name in FIELDS and value is not None}
+    settings = run_settings(args, FIELDS, required=("env", "episodes"))
     if args.resume:
-        # The run's own settings; flags given again must agree with them (checked by RunDir.resume).
-        settings = RunDir.read_config(args.out)
-        settings.update(given)
         return SupervisedConfig.from_dict(settings)
-    missing = [f"--{flag}" for flag in ("env", "episodes") if FIELDS[flag] not in given]
-    if missing:
-        raise ValueError(f"a new run needs {', '.join(missing)} (or --resume to continue the run in --out)")
-    env_id, episodes, model = given.pop("env_id"), given.pop("episodes"), given.pop("model", None)
-    return make_supervised_config(env_id, model, episodes, **given)
+    env_id, episodes, model = settings.pop("env_id"), settings.pop("episodes"), settings.pop("model", None)
+    return make_supervised_config(env_id, model, episodes, **settings)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,62 @@
+"""Command-line options shared by scripts/train.py (A2C) and scripts/train_supervised.py (supervised tasks).
+
+Both scripts write the same kind of run directory (agents/run.py), so they take the same run options and turn
+them into a config the same way: flags map to config fields, and with ``--resume`` the run's own config.json
+supplies every field not given again (RunDir.resume then checks that the given ones agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agents.run import RunDir
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object such as ``'{"size": 9}'``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"size\": 9}}', got {text!r}")
+    return value
+
+
+def add_run_arguments(p: argparse.ArgumentParser, env_help: str, env_kwargs_example: str, batch_help: str,
+                      seed_help: str) -> argparse.ArgumentParser:
+    """The options of every training run: output, resume, env, budget, seed, optimiser, checkpoints, device."""
+    p.add_argument("--out", required=True, help="run directory (created; must be new unless --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--env", help=env_help)
+    p.add_argument("--env-kwargs", type=json_object,
+                   help=f"env keyword arguments as JSON, e.g. '{env_kwargs_example}'")
+    p.add_argument("--episodes", type=int, help="episodes to train on in total (rounded up to whole batches)")
+    p.add_argument("--batch", type=int, help=batch_help)
+    p.add_argument("--seed", type=int, help=seed_help)
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--clip", type=float, help="gradient-norm clip")
+    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 50)")
+    p.add_argument("--device", help="torch device (default cpu)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    return p
+
+
+def run_settings(args: argparse.Namespace, fields: Mapping[str, str], required: Sequence[str]) -> dict[str, Any]:
+    """Config fields from ``args`` (``fields``: flag destination -> config field; flags not given are left out).
+
+    With ``--resume`` they are laid over the run's own config.json; otherwise every flag in ``required`` must be
+    given (a ValueError names the missing ones).
+    """
+    given = {fields[name]: value for name, value in vars(args).items() if name in fields and value is not None}
+    if args.resume:
+        return {**RunDir.read_config(args.out), **given}
+    missing = [f"--{flag.replace('_', '-')}" for flag in required if fields[flag] not in given]
+    if missing:
+        raise ValueError(f"a new run needs {', '.join(missing)} (or --resume to continue the run in --out)")
+    return given
