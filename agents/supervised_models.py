@@ -37,9 +37,8 @@ from envs.supervised.image_reconstruction import ImageReconstructionTask
 from envs.supervised.omniglot_one_shot import OmniglotOneShotTask
 from envs.supervised.pattern_completion import PatternCompletionTask
 from envs.supervised.pattern_memory import PatternMemoryTask
-from plastic_core import RecurrentCore, State, make_core
+from plastic_core import State, make_core
 from plastic_core.flp import FLPNetwork
-from plastic_core.fused import fused_unroll
 from plastic_core.plastic_linear import PlasticLinear
 from plastic_core.plastic_rnn import PlasticRNN
 
@@ -149,33 +148,13 @@ class ClampedPlasticRNN(PlasticRNN):
         self.input_mode = input_mode
         self.input_scale = float(input_scale)
 
-    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        h_prev = state["h"]
-        external = F.pad(x, (0, 1), value=1.0)  # (B, N): the input, then the bias neuron's 1
+    def input_drive(self, xs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``"add"``: the drive input_scale * [x, 1], no clamp. ``"clamp"``: no drive, and the neurons whose input
+        is non-zero clamped to it (NaN elsewhere: free). xs (..., size) -> (..., size + 1) each."""
+        external = F.pad(xs, (0, 1), value=1.0)  # the input, then the bias neuron's 1
         if self.input_mode == "add":
-            h = torch.tanh(self.preactivation(self.input_scale * external, h_prev, state["hebb"]))
-        else:
-            free = torch.tanh(self.preactivation(torch.zeros_like(external), h_prev, state["hebb"]))
-            h = torch.where(external != 0, external, free)
-        return h, {"h": h, **self.update_traces(h_prev, h, state)}
-
-    def unroll(self, xs: Tensor, state: State) -> tuple[Tensor, State]:
-        """xs (T, B, size) -> hs (T, B, size + 1), final state, through the fused path (``plastic_core.fused``;
-        1000 bits: N = 1001, 1M connections) unless ``fused`` is off.
-
-        ``"add"``: the plain plastic recurrence driven by input_scale * [x, 1] instead of w_in x. ``"clamp"``: no
-        drive, and the neurons whose input is non-zero clamped to it (NaN elsewhere: free).
-        """
-        if not self.fused:
-            return RecurrentCore.unroll(self, xs, state)
-        self.check_input(xs, state, rank=3)
-        if xs.shape[0] == 0:
-            raise ValueError("xs must have at least one time step, got shape (0, ...)")
-        external = F.pad(xs, (0, 1), value=1.0)  # (T, B, N): the input, then the bias neuron's 1
-        if self.input_mode == "add":
-            return fused_unroll(self, self.input_scale * external, state)
-        clamps = torch.where(external != 0, external, torch.full_like(external, math.nan))
-        return fused_unroll(self, torch.zeros_like(external), state, clamps=clamps)
+            return self.input_scale * external, None
+        return torch.zeros_like(external), torch.where(external != 0, external, torch.full_like(external, math.nan))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, input_mode={self.input_mode!r}, input_scale={self.input_scale}"

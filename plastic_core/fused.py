@@ -85,8 +85,9 @@ def rule_of(core: HebbianRNN) -> Rule:
 
 def fusable(core: RecurrentCore) -> bool:
     """Whether the fused recurrence computes what ``core.step`` computes: a plastic core of this module with
-    ``core.fused`` set, whose class does not override the step (``agents.supervised_models.ClampedPlasticRNN``, for
-    one, does) and whose instance has no step of its own."""
+    ``core.fused`` set, whose class overrides none of the rule's methods and whose instance has no step of its own.
+    (A class may override ``input_drive``, as ``agents.supervised_models.ClampedPlasticRNN`` does: the fused path
+    takes its inputs through it too.)"""
     if not isinstance(core, HebbianRNN) or not core.fused or "step" in vars(core):
         return False  # not plastic, fused path switched off, or a step patched on the instance
     base = RetroactiveRNN if isinstance(core, RetroactiveRNN) else (
@@ -512,8 +513,7 @@ class PlasticTape:
         """One step on the raw input x (B, input_size): returns h(t) (B, N), without autograd."""
         with torch.no_grad():
             self.xs.append(x)
-            return self.step_drive(self.core.w_in(x))
-
+            return self.step_drive(*self.core.input_drive(x))
     def step_drive(self, drive: Tensor, clamp: Tensor | None = None) -> Tensor:
         """One step given the input drive W_in x + b (B, N): returns h(t) (B, N). ``clamp`` (B, N): where not
         NaN, h_j(t) is set to it instead of the tanh (a clamped neuron); give it at every step or at none."""
@@ -588,7 +588,7 @@ class PlasticTape:
         self.used = True
         self.owned[:] = [b for b in self.owned if all(b is not c for c in self.cur)]  # the outputs are the caller's
         if drives is None:
-            drives = self.core.w_in(torch.stack(self.xs))
+            drives, clamps = self.core.input_drive(torch.stack(self.xs))
         if self.checkpoints.get(self.t, (None,))[0] is self.cur[0]:  # the output must not alias a saved trace
             del self.checkpoints[self.t]
         state0 = self.state0

@@ -170,10 +170,26 @@ class HebbianRNN(ProjectedInputCore):
         """New plastic state (``hebb`` and any other trace) from h(t-1) (B, N), h(t) (B, N) and the old state."""
         raise NotImplementedError
 
-    def advance(self, drive: Tensor, state: State) -> tuple[Tensor, State]:
+    def input_drive(self, xs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """What inputs xs (..., I) do to the neurons: the drive added to the recurrent input (..., N), and the
+        clamped activities (..., N; NaN where a neuron runs free) or None when no neuron is clamped.
+
+        ``W_in x + b`` and no clamp here. A subclass that feeds its inputs otherwise overrides this alone: ``step``,
+        ``unroll`` and the fused path all take the inputs through it.
+        """
+        return self.w_in(xs), None
+
+    def advance(self, drive: Tensor, state: State, clamp: Tensor | None = None) -> tuple[Tensor, State]:
+        """One step given the drive (B, N) and, optionally, clamped activities (B, N; NaN = free neuron)."""
         h_prev = state["h"]
         h = torch.tanh(self.preactivation(drive, h_prev, state["hebb"]))
+        if clamp is not None:
+            h = torch.where(torch.isnan(clamp), h, clamp)
         return h, {"h": h, **self.update_traces(h_prev, h, state)}
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        drive, clamp = self.input_drive(x)
+        return self.advance(drive, state, clamp)
 
     def unroll(self, xs: Tensor, state: State) -> tuple[Tensor, State]:
         """Run ``T`` steps: xs (T, B, I) -> hs (T, B, N), final state.
@@ -183,12 +199,17 @@ class HebbianRNN(ProjectedInputCore):
         """
         from plastic_core.fused import fusable, fused_unroll  # imported here: fused.py builds on this module
 
-        if not (self.fused and fusable(self)):
-            return super().unroll(xs, state)
         self.check_input(xs, state, rank=3)
         if xs.shape[0] == 0:
             raise ValueError("xs must have at least one time step, got shape (0, ...)")
-        return fused_unroll(self, self.w_in(xs), state)
+        drives, clamps = self.input_drive(xs)
+        if self.fused and fusable(self):
+            return fused_unroll(self, drives, state, clamps=clamps)
+        hs = []
+        for t, drive in enumerate(drives):
+            h, state = self.advance(drive, state, None if clamps is None else clamps[t])
+            hs.append(h)
+        return torch.stack(hs), state
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, alpha={self.alpha_kind!r}, clip={self.clip}"

@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from test_cores import INPUT, PLASTIC, build, config_id, inputs, random_state
 
 from plastic_core import make_core, native
@@ -335,7 +336,7 @@ def test_the_memorisation_networks_run_fused_and_exactly(monkeypatch, backend, m
         core.alpha.mul_(20)
         core.eta.fill_(0.3)
     calls = []
-    monkeypatch.setattr("agents.supervised_models.fused_unroll",
+    monkeypatch.setattr("plastic_core.fused.fused_unroll",
                         lambda *a, **k: calls.append(1) or fused_unroll(*a, **k, backend=backend))
     xs = torch.randint(0, 2, (12, 3, 6), generator=torch.Generator().manual_seed(3)).double() * 2 - 1
     if mode == "clamp":  # about half the neurons free at each step (input 0), as in the probe with a blank half
@@ -347,6 +348,13 @@ def test_the_memorisation_networks_run_fused_and_exactly(monkeypatch, backend, m
     want, _ = outputs_and_grads(core, xs, state, lambda c, x, s: c.unroll(x, s))
     assert len(calls) == 1  # fused = False: the loop over step
     assert got[names.index("final hebb")].abs().max() > 0.3  # plasticity at work
+    hs = got[names.index("hs")]
+    if mode == "clamp":  # neurons with a non-zero input are that input, the others are not
+        shown = F.pad(xs, (0, 1), value=1.0) != 0
+        torch.testing.assert_close(hs[shown], F.pad(xs, (0, 1), value=1.0)[shown], rtol=0, atol=0)
+        assert (hs[1:][~shown[1:]] != 0).all()  # after step 0 (no drive, h = 0), a clamp would have held them at 0
+    else:  # h(0) = tanh(input_scale * [x(0), 1]) from the zero initial state
+        torch.testing.assert_close(hs[0], torch.tanh(3.0 * F.pad(xs[0], (0, 1), value=1.0)), rtol=1e-12, atol=1e-12)
     for name, a, b in zip(names, got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=name)
 
