@@ -137,13 +137,25 @@ class ClampedPlasticRNN(PlasticRNN):
     ``h_j(t) = x_j(t) if x_j(t) != 0 else tanh(((w + alpha * Hebb) h(t-1))_j)``. Hebb follows the core's rule
     (decay by default: ``Hebb <- (1 - eta) Hebb + eta h_j(t) h_i(t-1)``). Parameters: w, alpha, eta only
     (2 N^2 + 1 with per-connection alpha: 2,004,003 for 1000 bits, as in the paper).
+
+    ``w_init``: bound of the uniform initialisation of the fixed weights w; ``None`` keeps ``nn.RNN``'s
+    1/sqrt(N), 0 starts them at zero. The memorisation network starts at zero (its builder's default): there
+    recall is the Hebbian term's job, and random fixed weights only add noise to it (1000 bits, 800 episodes:
+    bit error 1.3% from zero against 1.9% from 1/sqrt(N); ``results/supervised.md``).
     """
 
     def __init__(self, size: int, input_mode: str = "add", input_scale: float = 20.0, rule: str = "decay",
-                 alpha: str = "connection", eta_init: float = 0.01, clip: float | None = 1.0) -> None:
+                 alpha: str = "connection", eta_init: float = 0.01, clip: float | None = 1.0,
+                 w_init: float | None = None) -> None:
         if input_mode not in INPUT_MODES:
             raise ValueError(f"unknown input_mode {input_mode!r}; expected one of {', '.join(map(repr, INPUT_MODES))}")
+        if w_init is not None and (isinstance(w_init, bool) or not isinstance(w_init, (int, float))
+                                   or not math.isfinite(w_init) or w_init < 0):
+            raise ValueError(f"w_init must be None or a finite number >= 0, got {w_init!r}")
         super().__init__(size, size + 1, rule=rule, alpha=alpha, clip=clip, eta_init=eta_init)
+        if w_init is not None:
+            with torch.no_grad():
+                self.w.uniform_(-w_init, w_init)
         del self.w_in  # inputs enter unweighted
         self.input_mode = input_mode
         self.input_scale = float(input_scale)
@@ -399,9 +411,9 @@ def _association_plastic(task: AssociationTask, hidden: int = 2, gamma: float = 
     return Plastic2016Net(task.obs_dim, task.output_dim, hidden, gamma, learn_gamma, nonnegative_alpha)
 
 
-def _memory_plastic(input_mode: str) -> Builder:
+def _memory_plastic(input_mode: str, **defaults: Any) -> Builder:
     def build(task: SupervisedTask, **kwargs: Any) -> SupervisedModel:
-        return ClampedPlasticNet(task.obs_dim, **{"input_mode": input_mode, **kwargs})
+        return ClampedPlasticNet(task.obs_dim, **{"input_mode": input_mode, **defaults, **kwargs})
 
     return build
 
@@ -495,7 +507,7 @@ _BASELINES: dict[str, Builder] = {"rnn": _recurrent("rnn", _small_hidden), "lstm
 MODELS: list[tuple[type[SupervisedTask], dict[str, Builder]]] = [
     (PatternCompletionTask, {"plastic": _completion_plastic, **_BASELINES}),
     (AssociationTask, {"plastic": _association_plastic, **_BASELINES}),
-    (PatternMemoryTask, {"plastic": _memory_plastic("add"), "rnn": _recurrent("rnn", _data_hidden),
+    (PatternMemoryTask, {"plastic": _memory_plastic("add", w_init=0.0), "rnn": _recurrent("rnn", _data_hidden),
                          "lstm": _recurrent("lstm", _data_hidden)}),
     (ImageReconstructionTask, {"plastic": _memory_plastic("clamp"), "rnn": _recurrent("rnn", _data_hidden),
                                "lstm": _recurrent("lstm", _data_hidden)}),

@@ -130,6 +130,16 @@ def test_default_models():
     assert default_model(make_supervised_env("Plastic/ContinualSine-v0", 1).task) == "flp"
     model = build_model("plastic", make_supervised_env("Plastic/PatternMemory-v0", 1, {"pattern_size": 20}).task)
     assert sum(p.numel() for p in model.parameters()) == 2 * 21**2 + 1  # w, alpha, eta (paper: 2,004,003 at 1000)
+    assert (model.core.w == 0).all() and (model.core.alpha != 0).all()  # recall is the Hebbian term's job
+    memory = make_supervised_env("Plastic/PatternMemory-v0", 1, {"pattern_size": 20}).task
+    w = build_model("plastic", memory, w_init=0.5).core.w
+    assert w.abs().max() <= 0.5 and w.std() > 0.2  # U(-0.5, 0.5) when asked
+    images_id = "Plastic/ImageReconstruction-v0"
+    images = build_model("plastic", make_supervised_env(images_id, 1, SMALL[images_id]).task)
+    assert (images.core.w != 0).all()  # the image network keeps nn.RNN's initialisation
+    for bad in (-0.1, float("nan"), "0"):
+        with pytest.raises(ValueError, match="w_init"):
+            build_model("plastic", memory, w_init=bad)
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "cross_entropy"])
