@@ -186,8 +186,9 @@ def test_a2c_learns_the_reversal_bandit(tmp_path):
     """A small seeded run must clearly beat the random policy on held-out episodes (frozen weights)."""
     torch.set_num_threads(1)
     env_kwargs = {"p_choices": [0.1, 0.9], "episode_length": 50}
-    config = make_config(BANDIT, "rnn", episodes=30 * 500, hidden=32, env_kwargs=env_kwargs, seed=0)
-    assert (config.lr, config.entropy_coef, config.batch) == (3e-3, 0.05, 30)  # the bandit defaults
+    # lr 3e-3: the rnn learns ~2.5x faster than at the default 1e-3 (which also suits the plastic cores)
+    config = make_config(BANDIT, "rnn", episodes=30 * 500, hidden=32, env_kwargs=env_kwargs, seed=0, lr=3e-3)
+    assert (config.entropy_coef, config.batch) == (0.05, 30)  # the bandit defaults
     trainer = A2CTrainer(config)
     for iteration in range(config.iterations):
         trainer.train_iteration(iteration)
