@@ -514,6 +514,7 @@ class PlasticTape:
         with torch.no_grad():
             self.xs.append(x)
             return self.step_drive(*self.core.input_drive(x))
+
     def step_drive(self, drive: Tensor, clamp: Tensor | None = None) -> Tensor:
         """One step given the input drive W_in x + b (B, N): returns h(t) (B, N). ``clamp`` (B, N): where not
         NaN, h_j(t) is set to it instead of the tanh (a clamped neuron); give it at every step or at none."""
@@ -577,7 +578,8 @@ class PlasticTape:
     def replay(self, drives: Tensor | None = None, clamps: Tensor | None = None) -> tuple[Tensor, State]:
         """hs (T, B, N) and the final state, attached to autograd (gradients w.r.t. the parameters, the input
         drives W_in x + b of the recorded inputs (or ``drives``), the clamped values (``clamps`` (T, B, N), what the
-        steps were given) and the initial state); equal to what the steps returned."""
+        steps were given) and the initial state); equal to what the steps returned. A tape recorded with ``step(x)``
+        takes drives and clamps from its inputs through ``core.input_drive``; give both only with ``step_drive``."""
         if self.t == 0:
             raise ValueError("nothing to replay: the tape has no step")
         if self.used:

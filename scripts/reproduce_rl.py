@@ -122,13 +122,14 @@ def launch(cmd: list[str], out: Path, log: Path) -> tuple[str, int, float]:
 def run_grid(jobs: list[tuple[list[str], Path]], parallel: int, log_dir: Path, episodes: int | None = None) -> None:
     todo = []
     for cmd, out in jobs:
-        state = run_state(out, episodes if "scripts/train.py" in cmd else None)
+        ours = "scripts/train.py" in cmd  # an A2C run (resumable), not an SB3 one
+        state = run_state(out, episodes if ours else None)
         if state == "done":
             print(f"skip {out} (finished)")
             continue
         if state == "broken":
             raise SystemExit(f"{out} holds an unfinished SB3 run (SB3 runs cannot resume); delete it and re-run")
-        if state == "partial" and "scripts/train.py" in cmd:
+        if state == "partial" and ours:
             cmd = [PYTHON, "scripts/train.py", "--out", str(out), "--resume", "--threads", "1", "--no-progress",
                    "--no-tensorboard"] + (["--episodes", str(episodes)] if episodes else [])
         todo.append((cmd, out))
