@@ -305,6 +305,16 @@ def test_reproduce_script_prints_and_writes_a_table(tmp_path, capsys):
     assert all("±" in line and "| plastic |" in line and "| 1600 |" in line for line in lines)
 
 
+def test_one_shot_with_nonnegative_alpha_fails_only_on_near_identical_patterns():
+    """Positive Hebbian feedback confuses two patterns that share most bits; distinct pairs are learned."""
+    script = load_script("reproduce_supervised")
+    trainer = trained(ONE_SHOT, 6400, seed=1, lr=0.01, model_kwargs={"nonnegative_alpha": True})
+    losses = script.one_shot_by_distance(trainer.model, episodes=2000)
+    near, far = losses["loss, patterns 1-2 bits apart"], losses["loss, patterns ≥ 3 bits apart"]
+    assert far < 0.15  # learned (chance: ln 2 = 0.69)
+    assert near > 4 * far
+
+
 # -- bad input ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("env_id", "model", "overrides", "error", "match"), [
     (COMPLETION, "transformer", {}, ValueError, r"unknown model 'transformer'; models for PatternCompletion: plastic"),
