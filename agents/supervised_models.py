@@ -430,11 +430,21 @@ def _sine_scales(task: ContinualSineTask) -> dict[str, Any]:
     return {"x_scale": [1.0] * task.n_functions + [1.0 / x_max], "y_scale": y_max}
 
 
-def _sine_flp(task: ContinualSineTask, hidden: Sequence[int] = (40, 40), rate_init: float = 0.003,
-              feedback_activation: str = "identity", **flp_kwargs: Any) -> SupervisedModel:
+def _sine_flp(task: ContinualSineTask, representation: Sequence[int] = (40, 40), hidden: Sequence[int] = (40,),
+              rule: str = "hebb", rate_init: float = 0.003, feedback_activation: str = "identity",
+              **flp_kwargs: Any) -> SupervisedModel:
+    """A meta-learned ReLU ``representation`` of (function id one-hot, x) that the inner loop does not change,
+    then FLP (plastic ``hidden`` layers and output): OML's split, as in the FLP paper's comparison with OML.
+
+    ``representation=()`` makes the whole net plastic: with hidden (40, 40) and Oja's rule (the first defaults)
+    that learns far more slowly (5 functions, 16k episodes: ``results/supervised_2020.md``).
+    """
     n_x = task.n_functions + 1  # function id one-hot, x
-    flp = FLPNetwork([n_x, *hidden, 1], rate_init=rate_init, feedback_activation=feedback_activation, **flp_kwargs)
-    return InnerLoopNet(flp, n_x, 1, flag=True, **_sine_scales(task))
+    encoder = mlp([n_x, *representation]) if representation else None
+    n_in = representation[-1] if representation else n_x
+    flp = FLPNetwork([n_in, *hidden, 1], rule=rule, rate_init=rate_init, feedback_activation=feedback_activation,
+                     **flp_kwargs)
+    return InnerLoopNet(flp, n_x, 1, flag=True, encoder=encoder, **_sine_scales(task))
 
 
 def _sine_sgd(task: ContinualSineTask, hidden: Sequence[int] = (40, 40), representation: Sequence[int] = (),

@@ -46,6 +46,8 @@ MEMORY = {"pattern_size": 50}  # 2018 memorisation at 50 bits (the paper: 1000) 
 MEMORY_1000 = {"pattern_size": 1000}  # the paper's size: N = 1001, 2,004,003 parameters (fused path)
 # 16x16 patches (the paper: 32x32) shown 6 steps + 1 blank (the paper: 20 + 2): 66 steps instead of 201
 IMAGES = {"image_size": 16, "show_steps": 6, "blank_steps": 1}
+SINE = "Plastic/ContinualSine-v0"
+FLP_FIRST = {"representation": [], "hidden": [40, 40], "rule": "oja"}  # the first FLP sine network (see sine_tasks)
 SINE_SMALL = {"n_functions": 5, "samples_per_function": 20, "queries_per_function": 10}
 OMNIGLOT_CONTINUAL = {"n_classes": 5, "n_shots": 3, "n_queries": 2}
 OMNIGLOT_IID = {**OMNIGLOT_CONTINUAL, "ordering": "iid"}
@@ -128,23 +130,7 @@ TASKS: dict[str, Task] = {
                          1_000, {"lr": 1e-3}),
     "omniglot": Task("Omniglot 5-way 1-shot (shared subset)", "Plastic/OmniglotOneShot-v0", "plastic", 48_000),
     "omniglot-lstm": Task("Omniglot 5-way 1-shot (shared subset)", "Plastic/OmniglotOneShot-v0", "lstm", 48_000),
-    # 2020 (Lindsey & Litwin-Kumar), small scale
-    "sine-flp": Task("continual sine, 5 functions", "Plastic/ContinualSine-v0", "flp", 3_200,
-                     {"env_kwargs": SINE_SMALL}),
-    "sine-sgd": Task("continual sine, 5 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200,
-                     {"env_kwargs": SINE_SMALL}),
-    "sine-oml": Task("continual sine, 5 functions", "Plastic/ContinualSine-v0", "oml", 3_200,
-                     {"env_kwargs": SINE_SMALL}),
-    # the paper's episode (10 functions x 40 samples, 10 queries each), continual ordering, same small budget
-    "sine10-flp": Task("continual sine, 10 functions", "Plastic/ContinualSine-v0", "flp", 3_200),
-    "sine10-sgd": Task("continual sine, 10 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200),
-    "sine10-oml": Task("continual sine, 10 functions", "Plastic/ContinualSine-v0", "oml", 3_200),
-    "sine-flp-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "flp", 3_200,
-                         {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
-    "sine-sgd-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "online-sgd", 3_200,
-                         {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
-    "sine-oml-iid": Task("iid sine, 5 functions", "Plastic/ContinualSine-v0", "oml", 3_200,
-                         {"env_kwargs": {**SINE_SMALL, "ordering": "iid"}}),
+    # 2020 (Lindsey & Litwin-Kumar), small scale; the sine rows are added by sine_tasks() below
     "comniglot-flp": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "flp", 4_000,
                           {"env_kwargs": OMNIGLOT_CONTINUAL}),
     "comniglot-sgd": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "online-sgd",
@@ -160,6 +146,35 @@ TASKS: dict[str, Task] = {
     "comniglot-sgd-iid": Task("iid Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "online-sgd",
                               4_000, {"env_kwargs": OMNIGLOT_IID}),
 }
+
+
+def sine_tasks() -> dict[str, Task]:
+    """The 2020 continual-sine rows, for the three learners x (5 functions continual / iid, 10 functions continual).
+
+    ``sine-*``: the first attempt, 3200 episodes (200 meta-updates) at lr 1e-3, with FLP plastic through a whole
+    40-40 net under Oja's rule (``FLP_FIRST``, the FLP builder's defaults then). ``sine-long-*``: 16k episodes at
+    lr 3e-3 with the builders' defaults now: FLP and OML-lite both split into a meta-learned fixed 40-40
+    representation and a plastic 40-unit head (FLP: Hebbian rule), online SGD through a whole 40-40 net; and
+    ``sine-long-flp-first``, the first FLP net at that budget.
+    """
+    tasks: dict[str, Task] = {}
+    for short, model in (("flp", "flp"), ("sgd", "online-sgd"), ("oml", "oml")):
+        first = {"lr": 1e-3} | ({"model_kwargs": FLP_FIRST} if model == "flp" else {})
+        for suffix, ordering in (("", "continual"), ("-iid", "iid")):
+            env = {"env_kwargs": {**SINE_SMALL, "ordering": ordering}}
+            label = f"{ordering} sine, 5 functions"
+            tasks[f"sine-{short}{suffix}"] = Task(label, SINE, model, 3_200, env | first)
+            long = env | {"lr": 3e-3}
+            tasks[f"sine-long-{short}{suffix}"] = Task(f"{label}, 16k episodes", SINE, model, 16_000, long)
+            if model == "flp" and ordering == "continual":  # the first FLP net at this budget: what the split adds
+                tasks["sine-long-flp-first"] = Task(f"{label}, 16k episodes, FLP plastic throughout", SINE, model,
+                                                    16_000, long | {"model_kwargs": FLP_FIRST})
+        # the paper's episode: 10 functions x 40 samples, 10 queries each
+        tasks[f"sine10-{short}"] = Task("continual sine, 10 functions", SINE, model, 3_200, first)
+    return tasks
+
+
+TASKS |= sine_tasks()
 GROUPS = {
     "2016": ["completion", "one-shot", "reversal", "one-shot-pos", "reversal-pos"],
     "memory": ["memory-plastic", "memory-rnn", "memory-lstm"],
@@ -168,6 +183,8 @@ GROUPS = {
     "images32": ["images32-plastic", "images32-scalar", "images32-rnn"],
     "omniglot-2018": ["omniglot", "omniglot-lstm"],
     "sine": ["sine-flp", "sine-sgd", "sine-oml", "sine-flp-iid", "sine-sgd-iid", "sine-oml-iid"],
+    "sine-long": ["sine-long-flp", "sine-long-sgd", "sine-long-oml", "sine-long-flp-first",
+                  "sine-long-flp-iid", "sine-long-sgd-iid", "sine-long-oml-iid"],
     "continual-omniglot": ["comniglot-flp", "comniglot-sgd", "comniglot-flp-iid", "comniglot-sgd-iid"],
 }
 GROUPS["sine10"] = ["sine10-flp", "sine10-sgd", "sine10-oml"]
