@@ -475,19 +475,22 @@ class UnitNorm(nn.Module):
 
 
 def _omniglot_flp(task: ContinualOmniglotTask, hidden: Sequence[int] = (), channels: int = 64,
-                  rate_init: float = 0.3, feedback_activation: str = "identity", feature_norm: float = 1.0,
-                  **flp_kwargs: Any) -> SupervisedModel:
-    """Conv encoder -> features scaled to norm ``feature_norm`` -> FLP.
+                  rule: str = "hebb", rate_init: float = 0.3, feedback_activation: str = "identity",
+                  feature_norm: float = 2.0, **flp_kwargs: Any) -> SupervisedModel:
+    """Conv encoder -> features scaled to norm ``feature_norm`` -> FLP (Hebbian rule by default).
 
     The output layer's feedback starts as the identity (each output unit is nudged by its own class's error) and
     the rates at 0.3: with FLP's defaults (random ReLU feedback, rates 0.01) an episode of 15 examples moves the
     logits by ~0.1, the outer loop gets no signal and test accuracy stays at chance. Features of fixed norm keep
-    the Oja step stable (eta p^2 < 2): with raw ReLU features the meta-learned encoder grows them until the inner
-    loop diverges (a NaN loss after ~450 episodes in one of 3 seeds)."""
+    the inner loop stable: with raw ReLU features the meta-learned encoder grows them until it diverges (a NaN
+    loss after ~450 episodes in one of 3 seeds, Oja's rule). Oja's decay term, W (1 - eta p^2), also shrinks the
+    other classes' weights at every example; the Hebbian rule does not, and learns more (5 classes x 3 shots,
+    4000 episodes, norm 1: 0.62 against 0.53 continual; norm 2: 0.76; norm 10: chance; results/supervised_2020.md).
+    """
     encoder = nn.Sequential(ConvEncoder(task.image_size, channels), UnitNorm(feature_norm))
     encoder.n_pixels, encoder.out_features = encoder[0].n_pixels, encoder[0].out_features
-    flp = FLPNetwork([encoder.out_features, *hidden, task.n_classes], output="softmax", rate_init=rate_init,
-                     feedback_activation=feedback_activation, **flp_kwargs)
+    flp = FLPNetwork([encoder.out_features, *hidden, task.n_classes], output="softmax", rule=rule,
+                     rate_init=rate_init, feedback_activation=feedback_activation, **flp_kwargs)
     with torch.no_grad():
         flp.feedback_weights[-1].copy_(torch.eye(task.n_classes))
     return InnerLoopNet(flp, encoder.n_pixels, task.n_classes, flag=False, encoder=encoder)

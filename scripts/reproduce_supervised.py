@@ -51,6 +51,7 @@ FLP_FIRST = {"representation": [], "hidden": [40, 40], "rule": "oja"}  # the fir
 SINE_SMALL = {"n_functions": 5, "samples_per_function": 20, "queries_per_function": 10}
 OMNIGLOT_CONTINUAL = {"n_classes": 5, "n_shots": 3, "n_queries": 2}
 OMNIGLOT_IID = {**OMNIGLOT_CONTINUAL, "ordering": "iid"}
+FLP_OJA = {"rule": "oja", "feature_norm": 1.0}  # the first Omniglot FLP settings
 
 
 def one_shot_by_distance(model: SupervisedModel, episodes: int = 4000) -> dict[str, float]:
@@ -131,18 +132,24 @@ TASKS: dict[str, Task] = {
     "omniglot": Task("Omniglot 5-way 1-shot (shared subset)", "Plastic/OmniglotOneShot-v0", "plastic", 48_000),
     "omniglot-lstm": Task("Omniglot 5-way 1-shot (shared subset)", "Plastic/OmniglotOneShot-v0", "lstm", 48_000),
     # 2020 (Lindsey & Litwin-Kumar), small scale; the sine rows are added by sine_tasks() below
+    # FLP with the Hebbian rule and features of norm 2 (the builder's defaults now)
+    "comniglot-flp-hebb": Task("continual Omniglot, 5 classes x 3 shots, FLP Hebbian", "Plastic/ContinualOmniglot-v0",
+                               "flp", 4_000, {"env_kwargs": OMNIGLOT_CONTINUAL}),
+    "comniglot-flp-hebb-iid": Task("iid Omniglot, 5 classes x 3 shots, FLP Hebbian", "Plastic/ContinualOmniglot-v0",
+                                   "flp", 4_000, {"env_kwargs": OMNIGLOT_IID}),
+    # FLP with Oja's rule and unit-norm features (the builder's defaults before), or features of norm 3
     "comniglot-flp": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "flp", 4_000,
-                          {"env_kwargs": OMNIGLOT_CONTINUAL}),
+                          {"env_kwargs": OMNIGLOT_CONTINUAL, "model_kwargs": FLP_OJA}),
     "comniglot-sgd": Task("continual Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "online-sgd",
                           4_000, {"env_kwargs": OMNIGLOT_CONTINUAL}),
     "comniglot-flp-norm3": Task("continual Omniglot, 5 classes x 3 shots, FLP features of norm 3",
                                 "Plastic/ContinualOmniglot-v0", "flp", 4_000,
-                                {"env_kwargs": OMNIGLOT_CONTINUAL, "model_kwargs": {"feature_norm": 3.0}}),
+                                {"env_kwargs": OMNIGLOT_CONTINUAL, "model_kwargs": FLP_OJA | {"feature_norm": 3.0}}),
     "comniglot-flp-norm3-iid": Task("iid Omniglot, 5 classes x 3 shots, FLP features of norm 3",
                                     "Plastic/ContinualOmniglot-v0", "flp", 4_000,
-                                    {"env_kwargs": OMNIGLOT_IID, "model_kwargs": {"feature_norm": 3.0}}),
+                                    {"env_kwargs": OMNIGLOT_IID, "model_kwargs": FLP_OJA | {"feature_norm": 3.0}}),
     "comniglot-flp-iid": Task("iid Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "flp", 4_000,
-                              {"env_kwargs": OMNIGLOT_IID}),
+                              {"env_kwargs": OMNIGLOT_IID, "model_kwargs": FLP_OJA}),
     "comniglot-sgd-iid": Task("iid Omniglot, 5 classes x 3 shots", "Plastic/ContinualOmniglot-v0", "online-sgd",
                               4_000, {"env_kwargs": OMNIGLOT_IID}),
 }
@@ -185,10 +192,10 @@ GROUPS = {
     "sine": ["sine-flp", "sine-sgd", "sine-oml", "sine-flp-iid", "sine-sgd-iid", "sine-oml-iid"],
     "sine-long": ["sine-long-flp", "sine-long-sgd", "sine-long-oml", "sine-long-flp-first",
                   "sine-long-flp-iid", "sine-long-sgd-iid", "sine-long-oml-iid"],
-    "continual-omniglot": ["comniglot-flp", "comniglot-sgd", "comniglot-flp-iid", "comniglot-sgd-iid"],
+    "continual-omniglot": ["comniglot-flp-hebb", "comniglot-sgd", "comniglot-flp-hebb-iid", "comniglot-sgd-iid"],
 }
 GROUPS["sine10"] = ["sine10-flp", "sine10-sgd", "sine10-oml"]
-GROUPS["2020"] = GROUPS["sine"] + GROUPS["continual-omniglot"]
+GROUPS["2020"] = GROUPS["sine-long"] + GROUPS["continual-omniglot"]
 GROUPS["2018"] = GROUPS["memory"] + GROUPS["images"] + GROUPS["omniglot-2018"]
 GROUPS["all"] = list(TASKS)
 
