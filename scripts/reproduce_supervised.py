@@ -159,10 +159,11 @@ def sine_tasks() -> dict[str, Task]:
     """The 2020 continual-sine rows, for the three learners x (5 functions continual / iid, 10 functions continual).
 
     ``sine-*``: the first attempt, 3200 episodes (200 meta-updates) at lr 1e-3, with FLP plastic through a whole
-    40-40 net under Oja's rule (``FLP_FIRST``, the FLP builder's defaults then). ``sine-long-*``: 16k episodes at
-    lr 3e-3 with the builders' defaults now: FLP and OML-lite both split into a meta-learned fixed 40-40
-    representation and a plastic 40-unit head (FLP: Hebbian rule), online SGD through a whole 40-40 net; and
-    ``sine-long-flp-first``, the first FLP net at that budget.
+    40-40 net under Oja's rule (``FLP_FIRST``, the FLP builder's defaults then). ``sine-long-*`` and
+    ``sine10-long-*`` (the paper's 10-function episode): 16k episodes at lr 3e-3 with the builders' defaults now:
+    FLP and OML-lite both split into a meta-learned fixed 40-40 representation and a plastic 40-unit head (FLP:
+    Hebbian rule), online SGD through a whole 40-40 net; and ``sine-long-flp-first``, the first FLP net at that
+    budget.
     """
     tasks: dict[str, Task] = {}
     for short, model in (("flp", "flp"), ("sgd", "online-sgd"), ("oml", "oml")):
@@ -178,6 +179,8 @@ def sine_tasks() -> dict[str, Task]:
                                                     16_000, long | {"model_kwargs": FLP_FIRST})
         # the paper's episode: 10 functions x 40 samples, 10 queries each
         tasks[f"sine10-{short}"] = Task("continual sine, 10 functions", SINE, model, 3_200, first)
+        tasks[f"sine10-long-{short}"] = Task("continual sine, 10 functions, 16k episodes", SINE, model, 16_000,
+                                             {"lr": 3e-3})
     return tasks
 
 
@@ -195,6 +198,7 @@ GROUPS = {
     "continual-omniglot": ["comniglot-flp-hebb", "comniglot-sgd", "comniglot-flp-hebb-iid", "comniglot-sgd-iid"],
 }
 GROUPS["sine10"] = ["sine10-flp", "sine10-sgd", "sine10-oml"]
+GROUPS["sine10-long"] = ["sine10-long-flp", "sine10-long-sgd", "sine10-long-oml"]
 GROUPS["2020"] = GROUPS["sine-long"] + GROUPS["continual-omniglot"]
 GROUPS["2018"] = GROUPS["memory"] + GROUPS["images"] + GROUPS["omniglot-2018"]
 GROUPS["all"] = list(TASKS)
