@@ -31,6 +31,7 @@ import torch
 
 from agents.evaluation import mean_confidence_interval
 from agents.logger import read_metrics
+from agents.run import NonFiniteLossError
 from agents.supervised import (
     SupervisedTrainer,
     episode_scores,
@@ -218,7 +219,11 @@ def expand(names: list[str]) -> list[str]:
 
 def run_task(name: str, task: Task, seed: int, budget: float, eval_episodes: int, runs: Path
              ) -> tuple[dict[str, float], float, int]:
-    """Train one seed of ``task`` (or resume its run), evaluate it; returns (metrics, wall time, episodes)."""
+    """Train one seed of ``task`` (or resume its run), evaluate it; returns (metrics, wall time, episodes).
+
+    A run whose loss turns NaN or infinite is reported (stderr) and returns no metrics: the table marks that seed
+    as diverged and averages over the others, so one diverged seed does not lose the rest of the table.
+    """
     settings = dict(task.settings)
     batch = settings.get("batch") or make_supervised_config(task.env_id, task.model, 1, **settings).batch
     episodes = max(batch, int(round(task.episodes * budget / batch)) * batch)
@@ -228,7 +233,11 @@ def run_task(name: str, task: Task, seed: int, budget: float, eval_episodes: int
     try:
         resume = (out / "config.json").exists()
         started = time.perf_counter()
-        train_supervised(config, out, resume=resume, progress=False, tensorboard=False, trainer=trainer)
+        try:
+            train_supervised(config, out, resume=resume, progress=False, tensorboard=False, trainer=trainer)
+        except NonFiniteLossError as error:
+            print(f"{name} seed {seed}: diverged ({error})", file=sys.stderr, flush=True)
+            return {}, time.perf_counter() - started, config.episodes
         wall = read_metrics(out)[-1]["wall_time"] if resume else time.perf_counter() - started
         scores = evaluate(trainer, eval_episodes, "test", seed=10_000 + seed)
         metrics = {key: value for key, value in scores.items()
@@ -254,9 +263,17 @@ def table(results: list[tuple[str, Task, dict[str, list[float]], list[float], in
     ]
     for _name, task, metrics, walls, episodes in results:
         for metric, values in metrics.items():
-            mean, lo, hi = mean_confidence_interval(np.asarray(values))
-            per_seed = ", ".join(fmt(v) for v in values)
-            lines.append(f"| {task.label} | {task.model} | {metric} | {fmt(mean)} ± {fmt(hi - mean)} | {per_seed} | "
+            values = np.asarray(values, dtype=np.float64)
+            finite = values[np.isfinite(values)]  # NaN: a seed that diverged
+            if finite.size:
+                mean, _lo, hi = mean_confidence_interval(finite)
+                summary = f"{fmt(mean)} ± {fmt(hi - mean)}"
+                if finite.size < values.size:
+                    summary += f" ({finite.size} of {values.size} seeds)"
+            else:
+                summary = "diverged"
+            per_seed = ", ".join(fmt(v) if math.isfinite(v) else "diverged" for v in values)
+            lines.append(f"| {task.label} | {task.model} | {metric} | {summary} | {per_seed} | "
                          f"{episodes} | {np.mean(walls):.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -295,15 +312,17 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for name in names:
             task = TASKS[name]
-            metrics: dict[str, list[float]] = {}
+            per_seed: list[dict[str, float]] = []
             walls = []
             for seed in range(args.seeds):
                 values, wall, episodes = run_task(name, task, seed, args.budget, args.eval_episodes, runs)
-                for key, value in values.items():
-                    metrics.setdefault(key, []).append(value)
+                per_seed.append(values)
                 walls.append(wall)
-                print(f"{name} seed {seed}: " + ", ".join(f"{k} {fmt(v)}" for k, v in values.items())
-                      + f" ({wall:.1f} s)", file=sys.stderr, flush=True)
+                if values:
+                    print(f"{name} seed {seed}: " + ", ".join(f"{k} {fmt(v)}" for k, v in values.items())
+                          + f" ({wall:.1f} s)", file=sys.stderr, flush=True)
+            keys = dict.fromkeys(key for values in per_seed for key in values) or {"loss": None}
+            metrics = {key: [values.get(key, math.nan) for values in per_seed] for key in keys}
             results.append((name, task, metrics, walls, episodes))
     text = table(results, args.eval_episodes)
     print(text)

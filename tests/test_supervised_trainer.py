@@ -305,6 +305,26 @@ def test_reproduce_script_prints_and_writes_a_table(tmp_path, capsys):
     assert all("±" in line and "| plastic |" in line and "| 1600 |" in line for line in lines)
 
 
+def test_reproduce_script_reports_a_diverged_seed_and_keeps_the_others(tmp_path, capsys, monkeypatch):
+    script = load_script("reproduce_supervised")
+    train = script.train_supervised
+
+    def diverge_seed_1(config, out, **kwargs):
+        if config.seed == 1:
+            raise NonFiniteLossError("stopping: the loss is nan at iteration 3")
+        return train(config, out, **kwargs)
+
+    monkeypatch.setattr(script, "train_supervised", diverge_seed_1)
+    assert script.main(["--tasks", "completion", "--seeds", "3", "--budget", "0.02", "--eval-episodes", "32",
+                        "--runs", str(tmp_path / "runs")]) == 0
+    captured = capsys.readouterr()
+    assert "completion seed 1: diverged (stopping: the loss is nan" in captured.err
+    loss_row = next(line for line in captured.out.splitlines() if "| loss |" in line)
+    cells = loss_row.split(" | ")
+    assert cells[3].endswith("(2 of 3 seeds)") and "nan" not in cells[3]
+    assert cells[4].split(", ")[1] == "diverged"
+
+
 def test_flp_learns_continual_sine_within_the_episode():
     """The default FLP sine model (fixed meta-learned representation, Hebbian head) learns 5 functions in sequence;
     with its plasticity rates zeroed the same network is far worse (it can only predict an average function)."""
