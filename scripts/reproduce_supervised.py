@@ -48,7 +48,8 @@ MEMORY_1000 = {"pattern_size": 1000}  # the paper's size: N = 1001, 2,004,003 pa
 # 16x16 patches (the paper: 32x32) shown 6 steps + 1 blank (the paper: 20 + 2): 66 steps instead of 201
 IMAGES = {"image_size": 16, "show_steps": 6, "blank_steps": 1}
 SINE = "Plastic/ContinualSine-v0"
-FLP_FIRST = {"representation": [], "hidden": [40, 40], "rule": "oja"}  # the first FLP sine network (see sine_tasks)
+# the first FLP sine network (see sine_tasks)
+FLP_FIRST = {"representation": [], "hidden": [40, 40], "rule": "oja", "feedback_strength": 0.5}
 SINE_SMALL = {"n_functions": 5, "samples_per_function": 20, "queries_per_function": 10}
 OMNIGLOT_CONTINUAL = {"n_classes": 5, "n_shots": 3, "n_queries": 2}
 OMNIGLOT_IID = {**OMNIGLOT_CONTINUAL, "ordering": "iid"}
