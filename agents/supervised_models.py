@@ -445,7 +445,8 @@ class UnitNorm(nn.Module):
 
 def _sine_flp(task: ContinualSineTask, representation: Sequence[int] = (40, 40), hidden: Sequence[int] = (40,),
               rule: str = "hebb", rate_init: float = 0.003, feedback_activation: str = "identity",
-              feedback_strength: float = 1.0, feature_norm: float | None = 2.0, **flp_kwargs: Any) -> SupervisedModel:
+              feedback_strength: float = 1.0, feature_norm: float | None = 2.0, error_clip: float | None = 2.0,
+              **flp_kwargs: Any) -> SupervisedModel:
     """A meta-learned ReLU ``representation`` of (function id one-hot, x) that the inner loop does not change,
     scaled to norm ``feature_norm``, then FLP (plastic ``hidden`` layers and output): OML's split, as in the FLP
     paper's comparison with OML.
@@ -468,7 +469,7 @@ def _sine_flp(task: ContinualSineTask, representation: Sequence[int] = (40, 40),
         encoder.append(UnitNorm(feature_norm))
     n_in = representation[-1] if representation else n_x
     flp = FLPNetwork([n_in, *hidden, 1], rule=rule, rate_init=rate_init, feedback_activation=feedback_activation,
-                     feedback_strength=feedback_strength, **flp_kwargs)
+                     feedback_strength=feedback_strength, error_clip=error_clip, **flp_kwargs)
     return InnerLoopNet(flp, n_x, 1, flag=True, encoder=encoder, **_sine_scales(task))
 
 

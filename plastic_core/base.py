@@ -12,6 +12,9 @@ agent can reset it (call ``initial_state`` again), detach it or move it without 
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import torch
 from torch import Tensor, nn
 
@@ -23,6 +26,13 @@ def check_positive(**sizes: int) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_positive_real(name: str, value: object) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` naming it when it is not a positive finite number."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...] | list[str]) -> None:

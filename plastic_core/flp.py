@@ -46,7 +46,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from plastic_core.base import State, check_choice, check_positive
+from plastic_core.base import State, check_choice, check_positive, check_positive_real
 
 FEEDBACKS = ("error", "target")
 RULES = ("oja", "hebb")
@@ -74,6 +74,10 @@ class FLPNetwork(nn.Module):
             softmax(y_hat) and y is one-hot).
         feedback_activation: psi, ``"relu"`` (the paper's default) or ``"identity"``.
         feedback_strength: initial beta_l, the weight of the feedback in the postsynaptic activity.
+        error_clip: with ``feedback="error"``, clamp every component of the error to [-error_clip, error_clip]
+            (``None``: no clamp). A meta-learned rate that grows past the stable step size makes an episode's
+            error oscillate and grow until it is non-finite; with the clamp each update is bounded, so the weights
+            can only grow linearly within an episode and the outer loss stays finite (and pushes the rates back).
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class FLPNetwork(nn.Module):
         output: str = "linear",
         feedback_activation: str = "relu",
         feedback_strength: float = 0.5,
+        error_clip: float | None = None,
     ) -> None:
         super().__init__()
         if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence) or len(layer_sizes) < 2:
@@ -107,6 +112,7 @@ class FLPNetwork(nn.Module):
         self.activation = activation
         self.output = output
         self.feedback_activation = feedback_activation
+        self.error_clip = None if error_clip is None else check_positive_real("error_clip", error_clip)
 
         n_out = self.layer_sizes[-1]
         gain = math.sqrt(2.0) if activation == "relu" else 1.0
@@ -189,6 +195,8 @@ class FLPNetwork(nn.Module):
             signal = y
         else:
             signal = y - (torch.softmax(y_hat, dim=-1) if self.output == "softmax" else y_hat)
+            if self.error_clip is not None:
+                signal = signal.clamp(-self.error_clip, self.error_clip)
         new_state = dict(state)
         for layer in range(self.num_layers):
             key = self.weight_key(layer)
@@ -233,5 +241,5 @@ class FLPNetwork(nn.Module):
         return (
             f"layer_sizes={list(self.layer_sizes)}, feedback={self.feedback!r}, rule={self.rule!r}, "
             f"rate={self.rate_mode!r}, activation={self.activation!r}, output={self.output!r}, "
-            f"feedback_activation={self.feedback_activation!r}"
+            f"feedback_activation={self.feedback_activation!r}, error_clip={self.error_clip}"
         )

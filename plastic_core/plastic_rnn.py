@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from plastic_core.base import State, check_choice
+from plastic_core.base import State, check_choice, check_positive_real
 from plastic_core.registry import register_core
 from plastic_core.rnn import ProjectedInputCore, uniform_init_
 
@@ -114,9 +114,7 @@ def check_clip(clip: float | None, allow_none: bool, owner: str) -> float | None
         if allow_none:
             return None
         raise ValueError(f"clip=None is not allowed for {owner}: its rule clips the trace; give a positive number")
-    if isinstance(clip, bool) or not isinstance(clip, Real) or not math.isfinite(clip) or clip <= 0:
-        raise ValueError(f"clip must be a positive finite number, got {clip!r}")
-    return float(clip)
+    return check_positive_real("clip", clip)
 
 
 def check_eta(eta_init: float) -> float:

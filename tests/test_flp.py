@@ -44,6 +44,8 @@ def reference_learn(net: FLPNetwork, weights_per_b, x, y):
                 exps = [math.exp(v) for v in y_hat]
                 y_hat = [e / sum(exps) for e in exps]
             signal = [t - p for t, p in zip(target, y_hat, strict=True)]
+            if net.error_clip is not None:
+                signal = [min(max(v, -net.error_clip), net.error_clip) for v in signal]
         updated = []
         for layer, w in enumerate(weights):
             n_post, n_in = w.shape
@@ -82,6 +84,7 @@ def reference_learn(net: FLPNetwork, weights_per_b, x, y):
     + [
         dict(activation="tanh", output="softmax", feedback_activation="identity"),
         dict(activation="tanh", feedback="target", feedback_activation="identity", feedback_strength=0.8),
+        dict(rule="hebb", feedback_activation="identity", error_clip=0.3),
     ],
 )
 def test_matches_direct_transcription(options):
@@ -218,6 +221,24 @@ def test_initial_state_is_a_fresh_copy_of_the_initial_weights():
     torch.testing.assert_close(fresh["weight_0"], net.initial_weights[0].detach().expand(2, -1, -1))
 
 
+def test_error_clip_keeps_an_unstable_inner_loop_finite():
+    """Rates far past the stable step make the error oscillate and grow; clamped errors bound every update."""
+    torch.manual_seed(0)
+    x, y = torch.randn(300, 8, 5), torch.randn(300, 8, 1)
+    outputs = {}
+    for clip in (None, 1.0):
+        torch.manual_seed(1)
+        net = FLPNetwork([5, 16, 1], rule="hebb", rate_init=2.0, feedback_activation="identity",
+                         feedback_strength=1.0, error_clip=clip)
+        state = net.initial_state(8)
+        with torch.no_grad():
+            for t in range(300):
+                y_hat, state = net.step(x[t], y[t], state)
+        outputs[clip] = y_hat
+    assert not torch.isfinite(outputs[None]).all()
+    assert torch.isfinite(outputs[1.0]).all()
+
+
 def test_bad_input_gets_clear_errors():
     net = FLPNetwork([3, 4, 2])
     state = net.initial_state(2)
@@ -240,6 +261,9 @@ def test_bad_input_gets_clear_errors():
         FLPNetwork([3])
     with pytest.raises(ValueError, match=r"layer_sizes\[1\] must be a positive integer"):
         FLPNetwork([3, 0, 2])
+    for bad in (0.0, -1.0, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="error_clip must be a positive finite number"):
+            FLPNetwork([3, 2], error_clip=bad)
     for option, value in [
         ("feedback", "gradient"),
         ("rule", "bcm"),
