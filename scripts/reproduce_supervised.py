@@ -164,7 +164,8 @@ def sine_tasks() -> dict[str, Task]:
     40-40 net under Oja's rule (``FLP_FIRST``, the FLP builder's defaults then). ``sine-long-*`` and
     ``sine10-long-*`` (the paper's 10-function episode): 16k episodes at lr 3e-3 with the builders' defaults now:
     FLP and OML-lite both split into a meta-learned fixed 40-40 representation and a plastic 40-unit head (FLP:
-    Hebbian rule), online SGD through a whole 40-40 net.
+    Hebbian rule), online SGD through a whole 40-40 net. ``sine-long-flp-first``: the first FLP model at that
+    longer budget.
     """
     tasks: dict[str, Task] = {}
     for short, model in (("flp", "flp"), ("sgd", "online-sgd"), ("oml", "oml")):
@@ -175,6 +176,9 @@ def sine_tasks() -> dict[str, Task]:
             tasks[f"sine-{short}{suffix}"] = Task(label, SINE, model, 3_200, env | first)
             long = env | {"lr": 3e-3}
             tasks[f"sine-long-{short}{suffix}"] = Task(f"{label}, 16k episodes", SINE, model, 16_000, long)
+            if model == "flp" and ordering == "continual":  # is the new FLP model, or the longer budget, the gain?
+                tasks["sine-long-flp-first"] = Task(f"{label}, 16k episodes, the first FLP model", SINE, model,
+                                                    16_000, long | {"model_kwargs": FLP_FIRST})
         # the paper's episode: 10 functions x 40 samples, 10 queries each
         tasks[f"sine10-{short}"] = Task("continual sine, 10 functions", SINE, model, 3_200, first)
         tasks[f"sine10-long-{short}"] = Task("continual sine, 10 functions, 16k episodes", SINE, model, 16_000,
