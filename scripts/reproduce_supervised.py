@@ -176,13 +176,13 @@ def sine_tasks() -> dict[str, Task]:
             tasks[f"sine-{short}{suffix}"] = Task(label, SINE, model, 3_200, env | first)
             long = env | {"lr": 3e-3}
             tasks[f"sine-long-{short}{suffix}"] = Task(f"{label}, 16k episodes", SINE, model, 16_000, long)
-            if model == "flp" and ordering == "continual":  # is the new FLP model, or the longer budget, the gain?
-                tasks["sine-long-flp-first"] = Task(f"{label}, 16k episodes, the first FLP model", SINE, model,
-                                                    16_000, long | {"model_kwargs": FLP_FIRST})
         # the paper's episode: 10 functions x 40 samples, 10 queries each
         tasks[f"sine10-{short}"] = Task("continual sine, 10 functions", SINE, model, 3_200, first)
         tasks[f"sine10-long-{short}"] = Task("continual sine, 10 functions, 16k episodes", SINE, model, 16_000,
                                              {"lr": 3e-3})
+    # is it the new FLP model, or the longer budget, that makes FLP learn?
+    tasks["sine-long-flp-first"] = Task("continual sine, 5 functions, 16k episodes, the first FLP model", SINE, "flp",
+                                        16_000, tasks["sine-long-flp"].settings | {"model_kwargs": FLP_FIRST})
     return tasks
 
 
