@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 import torch
 
 from plastic_core import make_core
 
-DEMO = Path(__file__).resolve().parents[1] / "scripts" / "demo.py"
-
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location("plastic_demo", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("agents.cli.core_demo")
 
 
 def test_episodes_hide_half_of_the_pattern_in_the_cue():

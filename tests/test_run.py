@@ -48,7 +48,7 @@ TRAIN_ARGS = ["--env", BANDIT, "--core", "rnn", "--hidden", "16", "--batch", "8"
 
 
 def run_train(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "agents.cli.train", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

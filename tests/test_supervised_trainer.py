@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+import importlib
 import json
 import math
 import signal
@@ -42,11 +42,7 @@ PLASTICITY_NAMES = ("alpha", "eta", "rates", "feedback", "log_lrs")
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in the script look their module up
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"agents.cli.{name}")
 
 
 def trained(env_id: str, episodes: int, **overrides) -> SupervisedTrainer:
@@ -216,11 +212,11 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
 def test_killed_script_resumes_to_the_uninterrupted_metrics(tmp_path):
     args = ["--env", COMPLETION, "--episodes", str(16 * 1000), "--batch", "16", "--seed", "4",
             "--checkpoint-every", "20", "--no-progress", "--no-tensorboard"]
-    script = str(ROOT / "scripts" / "train_supervised.py")
+    script = "agents.cli.train_supervised"
     killed, whole = tmp_path / "killed", tmp_path / "whole"
 
     def start(extra):
-        return subprocess.Popen([sys.executable, script, *extra], cwd=ROOT, stdout=subprocess.PIPE,
+        return subprocess.Popen([sys.executable, "-m", script, *extra], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
     proc = start([*args, "--out", str(killed)])

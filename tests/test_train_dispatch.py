@@ -2,18 +2,15 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from agents.logger import read_metrics
 from agents.run import RunDir
 
-TRAIN = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
-
 
 def train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TRAIN), "--no-progress", "--no-tensorboard", *args],
+    return subprocess.run([sys.executable, "-m", "agents.cli.train", "--no-progress", "--no-tensorboard", *args],
                           capture_output=True, text=True, timeout=120)
 
 

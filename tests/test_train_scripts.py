@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,20 +9,14 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from agents.cli import compare_sb3, evaluate, plot, reproduce_rl, train
+from agents.cli import render as render_maze
 from agents.logger import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 MAZE_KWARGS = '{"size": 7, "episode_length": 15}'
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train, evaluate, render_maze, plot = (load_script(n) for n in ("train", "evaluate", "render_maze", "plot"))
 
 
 def train_tiny_maze(out: Path, seed: int = 0, core: str = "modulated") -> None:
@@ -171,15 +164,14 @@ def test_plot_statistics():
 
 @pytest.mark.slow
 def test_compare_sb3_logs_the_same_metrics_format(maze_runs, tmp_path, capsys):
-    compare = load_script("compare_sb3")
     out = tmp_path / "maze-sb3-a2c"
-    assert compare.main(["--algo", "a2c", "--env", "Plastic/Maze-v0", "--env-kwargs", MAZE_KWARGS, "--episodes",
+    assert compare_sb3.main(["--algo", "a2c", "--env", "Plastic/Maze-v0", "--env-kwargs", MAZE_KWARGS, "--episodes",
                          "40", "--n-envs", "4", "--batch", "8", "--no-progress", "--out", str(out)]) == 0
     rows = read_metrics(out)
     assert [r["episodes"] for r in rows] == [8, 16, 24, 32, 40]
     assert {"iteration", "episodes", "reward_mean", "wall_time"} <= set(rows[0])
     assert json.loads((out / "config.json").read_text())["core"] == "sb3-a2c"
-    assert compare.main(["--algo", "a2c", "--env", "Plastic/Maze-v0", "--episodes", "4", "--out", str(out)]) == 2
+    assert compare_sb3.main(["--algo", "a2c", "--env", "Plastic/Maze-v0", "--episodes", "4", "--out", str(out)]) == 2
     assert "already holds" in capsys.readouterr().err
     png = tmp_path / "mixed.png"
     assert plot.main([*map(str, maze_runs), str(out), "--x", "wall_time", "--out", str(png)]) == 0
@@ -187,7 +179,6 @@ def test_compare_sb3_logs_the_same_metrics_format(maze_runs, tmp_path, capsys):
 
 
 def test_reproduce_rl_extends_finished_runs_when_episodes_grow(maze_runs):
-    reproduce_rl = load_script("reproduce_rl")
     run = maze_runs[0]  # 24 episodes in batches of 4
     assert reproduce_rl.run_state(run) == "done"
     assert reproduce_rl.run_state(run, 24) == "done"

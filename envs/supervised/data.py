@@ -6,8 +6,8 @@ extracted folders): ``<Alphabet>/<characterNN>/<id>_<drawer>.png`` at any depth.
 archives that share alphabets, are read once.
 
 Where the data comes from, first match wins: the ``data_dir`` argument (a folder or a zip), the environment
-variable ``PLASTIC_OMNIGLOT``, then the project's shared copy ``<repo>/../shared/data/omniglot`` (two small real
-archives, enough for tests and CI).
+variable ``PLASTIC_OMNIGLOT``, then the copy shipped inside the package, ``envs/supervised/omniglot/`` (two small
+real archives, MIT-licensed, 2.9 MB: enough for tests, CI and a first run; see the README there).
 
 Images are converted to float32 in [0, 1] with ink = 1 and background = 0, and downsampled (105 -> 31 by
 default) with an antialiasing bilinear filter. Loaded sets are cached in memory per (path, size), and optionally
@@ -36,9 +36,8 @@ _CACHE_VERSION = 1
 
 
 def default_omniglot_dir() -> Path:
-    """The shared small Omniglot copy beside the repository: ``<repo>/../shared/data/omniglot``."""
-    repo = Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "data" / "omniglot"
+    """The small Omniglot copy shipped as package data: ``envs/supervised/omniglot/``."""
+    return Path(__file__).resolve().parent / "omniglot"
 
 
 def resolve_omniglot_path(data_dir: str | os.PathLike | None = None) -> Path:
@@ -48,7 +47,7 @@ def resolve_omniglot_path(data_dir: str | os.PathLike | None = None) -> Path:
     elif os.environ.get(OMNIGLOT_ENV_VAR):
         path, how = Path(os.environ[OMNIGLOT_ENV_VAR]).expanduser(), f"from ${OMNIGLOT_ENV_VAR}"
     else:
-        path, how = default_omniglot_dir(), "the default shared copy"
+        path, how = default_omniglot_dir(), "the copy shipped with the package"
     if not path.exists():
         raise FileNotFoundError(
             f"Omniglot data not found: {path} ({how}) does not exist. Point to a folder or zip archive with the "
