@@ -112,6 +112,13 @@ _REWARD, _NO_REWARD = (60, 200, 90), (220, 60, 60)
 _REVERSAL = (250, 200, 40)
 _BAR = (150, 150, 170)
 _CURSOR = (255, 255, 255)
+_TEXT = (225, 225, 235)
+# Its layout, in pixels (text: pygame's default font at these sizes).
+_TEXT_PX, _SMALL_PX = 18, 16
+_ROW_PX = 18  # one timeline row per arm
+_BAR_SLOT = 36  # width of one arm's probability bar and its value
+_MARGIN = 8
+_TEXT_MIN_WIDTH = 480  # the text lines' room (wider than the picture for short episodes)
 
 
 class ReversalBanditBatch(EpisodeBatch):
@@ -159,9 +166,14 @@ class ReversalBanditBatch(EpisodeBatch):
 
     # --- rendering -----------------------------------------------------------------------------------------------
     def render_rgb(self, index: int) -> np.ndarray:
-        """Left: the pull timeline, one row per arm, one column per step: background brightness = the arm's
-        probability, green/red = pulled and rewarded/not, yellow ticks at reversals. Right: bars of the current
-        probabilities, the last pulled arm outlined in the colour of its reward."""
+        """The episode so far, labelled. Top: pulls made and reward so far. Middle left: the pull timeline, one row
+        per arm ("arm a"), one column per step: background brightness = the arm's probability, green/red = pulled
+        and rewarded/not, yellow ticks (labelled with their step) at reversals, a white tick at the current step.
+        Middle right: bars of the current probabilities, each with its value, the last pulled arm outlined in the
+        colour of its reward. Bottom: one line per arm (probability, pulls, rewards, the last pull), the reversal
+        steps, and a key to the colours. The shape depends only on n_arms and episode_length."""
+        from envs import maze_render as draw
+
         T, k = self.episode_length, self.n_actions
         t = int(self.t[index])
         now = min(t, T - 1)
@@ -175,26 +187,80 @@ class ReversalBanditBatch(EpisodeBatch):
         cell[pulled[played], played] = np.where(won[:, None], _REWARD, _NO_REWARD)
         marks = np.zeros((2, T, 3), dtype=np.uint8)
         marks[:] = _BG
-        marks[0, np.flatnonzero(seen & self.reversal[index, :T])] = _REVERSAL
+        reversals = np.flatnonzero(seen & self.reversal[index, :T])
+        marks[0, reversals] = _REVERSAL
         marks[1, now] = _CURSOR
         width = max(1, min(4, 1200 // T))
-        heights = np.array([16] * k + [4, 4])
+        heights = np.array([_ROW_PX] * k + [4, 4])
         timeline = np.repeat(np.repeat(np.concatenate([cell, marks]), heights, axis=0), width, axis=1)
 
-        bars = np.zeros((heights.sum(), 24 * k, 3), dtype=np.uint8)
+        top = _ROW_PX * k
+        bars = np.zeros((top, _BAR_SLOT * k, 3), dtype=np.uint8)
         bars[:] = _BG
-        top = 16 * k
         for a in range(k):
-            x = 24 * a + 4
+            x = _BAR_SLOT * a + (_BAR_SLOT - 16) // 2
             if t > 0 and pulled[t - 1] == a:
                 bars[:top, x - 2 : x + 18] = _REWARD if self.rewards_seen[index, t - 1] > 0 else _NO_REWARD
                 bars[2 : top - 2, x : x + 16] = _BG
             height = int(round(self.probabilities[index, now, a] * (top - 4)))
             bars[top - 2 - height : top - 2, x : x + 16] = _BAR
-        gap = np.zeros((heights.sum(), 12, 3), dtype=np.uint8)
-        gap[:] = _BG
-        frame = np.concatenate([timeline, gap, bars], axis=1)
-        return np.pad(frame, ((8, 8), (8, 8), (0, 0)), constant_values=_BG[0]).astype(np.uint8)
+
+        # Layout: header | labels, timeline, gap, bars | tick labels, bar values | text lines | colour key.
+        line = draw.font(_TEXT_PX).get_linesize() + 3
+        small = draw.font(_SMALL_PX).get_linesize()
+        label_w = draw.text_width(f"arm {k - 1}", _TEXT_PX) + 8
+        x_timeline = _MARGIN + label_w
+        header_w = draw.text_width(f"pull {T}/{T}    total reward {T}", _TEXT_PX) + 16  # room for any header
+        x_bars = max(x_timeline + timeline.shape[1] + 12, _MARGIN + header_w)
+        y_picture = _MARGIN + line + 2
+        y_ticks = y_picture + timeline.shape[0] + 1
+        y_text = y_ticks + small + 6
+        frame_w = max(x_bars + bars.shape[1] + _MARGIN, _TEXT_MIN_WIDTH)
+        frame_h = y_text + line * (k + 2) + _MARGIN
+        surface = draw.pygame.Surface((frame_w, frame_h))
+        surface.fill(_BG)
+        surface.blit(draw.rgb_to_surface(timeline), (x_timeline, y_picture))
+        surface.blit(draw.rgb_to_surface(bars), (x_bars, y_picture))
+
+        rewards = self.rewards_seen[index, :t]
+        draw.draw_text(surface, f"pull {t}/{T}    total reward {rewards.sum():.0f}", (_MARGIN, _MARGIN), _TEXT,
+                       _TEXT_PX)
+        draw.draw_text(surface, "p now", (x_bars + bars.shape[1] // 2, _MARGIN), _TEXT, _SMALL_PX, anchor="midtop")
+        for a in range(k):
+            draw.draw_text(surface, f"arm {a}", (_MARGIN, y_picture + _ROW_PX * a + _ROW_PX // 2), _TEXT, _TEXT_PX,
+                           anchor="midleft")
+            draw.draw_text(surface, f"{self.probabilities[index, now, a]:.2f}",
+                           (x_bars + _BAR_SLOT * a + _BAR_SLOT // 2, y_ticks), _TEXT, _SMALL_PX, anchor="midtop")
+        right = x_timeline - 1
+        for step in reversals:  # tick labels, left to right, skipping those that would overlap
+            label_x = x_timeline + int(step) * width + width // 2
+            if label_x - draw.text_width(str(step), _SMALL_PX) // 2 > right + 3:
+                right = draw.draw_text(surface, str(step), (label_x, y_ticks), _REVERSAL, _SMALL_PX,
+                                       anchor="midtop").right
+
+        best = int(np.argmax(self.probabilities[index, now]))
+        y = y_text
+        for a in range(k):
+            mine = pulled[:t] == a
+            text = (f"arm {a}  p = {self.probabilities[index, now, a]:.2f}{' (best)' if a == best else ''}"
+                    f"    pulls {int(mine.sum())}    rewards {int(rewards[mine].sum())}")
+            x_end = draw.draw_text(surface, text, (_MARGIN, y), _TEXT, _TEXT_PX).right
+            if t > 0 and pulled[t - 1] == a:
+                last_reward = rewards[-1] > 0
+                draw.draw_text(surface, f"<- last pull: reward {rewards[-1]:.0f}", (x_end + 12, y),
+                               _REWARD if last_reward else _NO_REWARD, _TEXT_PX)
+            y += line
+        if reversals.size:
+            steps = ", ".join(str(s) for s in reversals[:8]) + (", ..." if reversals.size > 8 else "")
+            plural = "s" if reversals.size > 1 else ""
+            text = f"reversal{plural} (the best arm changes) at step{plural} {steps}"
+        else:
+            text = "no reversal yet (the best arm has not changed)"
+        draw.draw_text(surface, text, (_MARGIN, y), _REVERSAL if reversals.size else _TEXT, _TEXT_PX)
+        key = [(_REWARD, "pulled, reward 1"), (_NO_REWARD, "pulled, reward 0"), (_REVERSAL, "reversal"),
+               (_CURSOR, "now"), ((100, 100, 100), "brightness = p")]
+        draw.swatch_legend(surface, key, (_MARGIN, y + line), _TEXT, _SMALL_PX)
+        return draw.surface_to_rgb(surface)
 
     def render_ansi(self, index: int) -> str:
         T, k = self.episode_length, self.n_actions

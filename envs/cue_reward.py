@@ -139,7 +139,25 @@ _GO = (250, 200, 40)
 _ACTION_COLOURS = ((255, 140, 60), (80, 140, 255))  # 0 = "not shown", 1 = "shown"
 _REWARD_COLOURS = {1.0: (60, 200, 90), -1.0: (220, 60, 60), 0.0: _BLANK}
 _TRIAL_LINE = (110, 110, 170)
+_TRIAL_TEXT = (160, 160, 230)
 _CURSOR = (255, 255, 255)
+_TEXT = (225, 225, 235)
+_CUE_PALETTE = ((0, 200, 210), (200, 120, 255), (255, 120, 180), (170, 230, 90), (240, 240, 120), (120, 170, 255))
+_ANSWER_NAMES = ("target not shown", "target shown")
+# Its layout, in pixels (text: pygame's default font at these sizes).
+_TEXT_PX, _SMALL_PX = 18, 16
+_ROW_PX = 14  # the cue, go, answer and reward rows
+_CUE_SLOT = 24  # width of one cue's column in the left panel
+_MARGIN = 8
+_TEXT_MIN_WIDTH = 560  # the text lines' room (wider than the picture for short episodes)
+
+
+def _cue_colour(j: int) -> tuple[int, int, int]:
+    return _CUE_PALETTE[j % len(_CUE_PALETTE)]
+
+
+def _dim(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple(round(0.35 * c + 0.65 * b) for c, b in zip(colour, _BG, strict=True))
 
 
 class CueRewardBatch(EpisodeBatch):
@@ -201,45 +219,121 @@ class CueRewardBatch(EpisodeBatch):
 
     # --- rendering -----------------------------------------------------------------------------------------------
     def render_rgb(self, index: int) -> np.ndarray:
-        """Left: the cues as columns of bits (target framed). Right: the episode's timeline, one column per step
-        up to the current one: target marker, cue bits, go, action and reward rows; lines at trial starts."""
+        """The episode so far, labelled. Top: step, trial, target and return. Left: the cues C0, C1, ... as
+        columns of bits (white +1, black -1), the target framed in yellow, each name in the cue's colour. Right:
+        the timeline, one column per step up to the current one, rows labelled: trial numbers at the trial starts
+        (blue lines), target marker, cue bits, cue (the colour of the cue shown), go, answer and reward; a white
+        tick at the current step. Bottom: the current trial's cues, the last answer and its reward, a key to the
+        colours. The shape depends only on the settings (n_cues, cue_size, episode_length)."""
+        from envs import maze_render as draw
+
         T, size, n = self.episode_length, self.config.cue_size, self.config.n_cues
         t = int(self.t[index])
-        seen = np.arange(T + 1) <= min(t, T - 1)  # steps whose input has been shown
+        now = min(t, T - 1)
+        seen = np.arange(T + 1) <= now  # steps whose input has been shown
         played = np.arange(T + 1) < t
         cue = self.tables["cue"][index]
-        cell = np.zeros((size + 5, T, 3), dtype=np.uint8)  # rows: marker, bits, go, action, reward, cursor
+        target = int(self.target[index])
+        # rows: marker, bits, cue, go, action, reward, cursor
+        cell = np.zeros((size + 6, T, 3), dtype=np.uint8)
         cell[:] = _BG
         bits = np.where(cue[:T, None] >= 0, self.cues[index][np.maximum(cue[:T], 0)], 0.0).T  # (size, T)
         colours = np.where(bits[..., None] > 0, _BIT_ON, np.where(bits[..., None] < 0, _BIT_OFF, _BLANK))
         cell[1 : size + 1] = np.where(seen[None, :T, None], colours, _BG)
-        cell[0, seen[:T] & (cue[:T] == self.target[index])] = _TARGET
-        cell[size + 1, seen[:T] & self.tables["go"][index, :T]] = _GO
+        cell[0, seen[:T] & (cue[:T] == target)] = _TARGET
+        for j in range(n):
+            cell[size + 1, seen[:T] & (cue[:T] == j)] = _cue_colour(j)
+        cell[size + 2, seen[:T] & self.tables["go"][index, :T]] = _GO
         actions = self.actions[index, :T]
-        for a, colour in enumerate(_ACTION_COLOURS):
-            cell[size + 2, played[:T] & (actions == a)] = colour
+        go = self.tables["go"][index, :T]
+        for a, colour in enumerate(_ACTION_COLOURS):  # dimmed where the action does not matter (not a go step)
+            cell[size + 3, played[:T] & (actions == a) & go] = colour
+            cell[size + 3, played[:T] & (actions == a) & ~go] = _dim(colour)
         for value, colour in _REWARD_COLOURS.items():
-            cell[size + 3, played[:T] & (self.rewards_seen[index, :T] == value)] = colour
-        cell[size + 4, min(t, T - 1)] = _CURSOR
+            cell[size + 4, played[:T] & (self.rewards_seen[index, :T] == value)] = colour
+        cell[size + 5, now] = _CURSOR
 
         width = max(1, min(4, 1200 // T))
-        heights = np.array([2] + [4] * size + [8, 8, 8, 4])
+        heights = np.array([3] + [4] * size + [_ROW_PX] * 4 + [4])
         timeline = np.repeat(np.repeat(cell, heights, axis=0), width, axis=1)
         starts = np.flatnonzero(seen[:T] & self.tables["trial_start"][index, :T])
         timeline[heights[0] :, starts * width] = _TRIAL_LINE
 
-        panel = np.zeros((heights.sum(), n * 12, 3), dtype=np.uint8)
+        panel = np.zeros((heights.sum(), n * _CUE_SLOT, 3), dtype=np.uint8)
         panel[:] = _BG
         for j in range(n):
-            x = j * 12 + 2
-            if j == self.target[index]:
+            x = j * _CUE_SLOT + (_CUE_SLOT - 8) // 2
+            if j == target:
                 panel[: 2 + 4 * size + 2, x - 2 : x + 10] = _TARGET
             column = np.where(self.cues[index, j][:, None] > 0, _BIT_ON, _BIT_OFF)
             panel[2 : 2 + 4 * size, x : x + 8] = np.repeat(column, 4, axis=0)[:, None, :]
-        gap = np.zeros((heights.sum(), 12, 3), dtype=np.uint8)
-        gap[:] = _BG
-        frame = np.concatenate([panel, gap, timeline], axis=1)
-        return np.pad(frame, ((8, 8), (8, 8), (0, 0)), constant_values=_BG[0]).astype(np.uint8)
+
+        # Layout: header | cue names, trial numbers | panel, row labels, timeline | text lines | colour key.
+        line = draw.font(_TEXT_PX).get_linesize() + 3
+        small = draw.font(_SMALL_PX).get_linesize()
+        row_names = ("cue bits", "cue", "go", "answer", "reward")
+        label_w = max(draw.text_width(name, _SMALL_PX) for name in row_names) + 8
+        x_panel = _MARGIN
+        x_timeline = x_panel + panel.shape[1] + 12 + label_w
+        y_names = _MARGIN + line + 2
+        y_picture = y_names + small + 2
+        y_text = y_picture + timeline.shape[0] + 8
+        frame_w = max(x_timeline + timeline.shape[1] + _MARGIN, _TEXT_MIN_WIDTH)
+        frame_h = y_text + 4 * line + _MARGIN
+        surface = draw.pygame.Surface((frame_w, frame_h))
+        surface.fill(_BG)
+        surface.blit(draw.rgb_to_surface(panel), (x_panel, y_picture))
+        surface.blit(draw.rgb_to_surface(timeline), (x_timeline, y_picture))
+
+        trial = int(self.tables["trial"][index, now])
+        in_trial = int(self.tables["step_in_trial"][index, now])
+        length = int(self.tables["trial_length"][index, now])
+        rewards = self.rewards_seen[index, :t]
+        header = (f"step {t}/{T}    trial {trial} (step {in_trial + 1} of {length})    target C{target}"
+                  f"    return {rewards.sum():+.0f}{'    episode over' if t >= T else ''}")
+        draw.draw_text(surface, header, (_MARGIN, _MARGIN), _TEXT, _TEXT_PX)
+        for j in range(n):
+            draw.draw_text(surface, f"C{j}", (x_panel + j * _CUE_SLOT + _CUE_SLOT // 2, y_names), _cue_colour(j),
+                           _SMALL_PX, anchor="midtop")
+        draw.draw_text(surface, "trial", (x_timeline - 6, y_names), _TEXT, _SMALL_PX, anchor="topright")
+        right = x_timeline - 3
+        for step in starts:  # trial numbers, skipping those that would overlap
+            number = str(int(self.tables["trial"][index, step]))
+            if x_timeline + int(step) * width > right + 2:
+                right = draw.draw_text(surface, number, (x_timeline + int(step) * width + 2, y_names), _TRIAL_TEXT,
+                                       _SMALL_PX).right
+        row_tops = np.concatenate([[0], np.cumsum(heights)])
+        label_rows = {"cue bits": (1, size + 1)} | {name: (size + r, size + r + 1) for r, name in
+                                                     zip(range(1, 5), row_names[1:], strict=True)}
+        for name, (first, last) in label_rows.items():
+            y = y_picture + (int(row_tops[first]) + int(row_tops[last])) // 2
+            draw.draw_text(surface, name, (x_timeline - 6, y), _TEXT, _SMALL_PX, anchor="midright")
+
+        first_step = now - in_trial
+        shown = [int(c) for c in cue[first_step : now + 1] if c >= 0]
+        text = f"trial {trial}: " + (f"cues shown {', '.join(f'C{c}' for c in shown)}" if shown else "no cue yet")
+        if shown and target in shown:
+            text += f" (target C{target} shown: the right answer is 1)"
+        go_steps = np.flatnonzero(self.tables["go"][index, first_step : now + 1])
+        if go_steps.size:
+            text += f"; go at step {first_step + int(go_steps[0])}"
+        draw.draw_text(surface, text, (_MARGIN, y_text), _TEXT, _TEXT_PX)
+        answered = np.flatnonzero(self.tables["go"][index, :t])
+        if answered.size:
+            s_go = int(answered[-1])
+            a, r = int(self.actions[index, s_go]), float(self.rewards_seen[index, s_go])
+            text = (f"last go: step {s_go} (trial {int(self.tables['trial'][index, s_go])}), answered {a} "
+                    f"\"{_ANSWER_NAMES[a]}\", reward {r:+.0f}")
+            draw.draw_text(surface, text, (_MARGIN, y_text + line), _REWARD_COLOURS[r], _TEXT_PX)
+        else:
+            draw.draw_text(surface, "no go step answered yet", (_MARGIN, y_text + line), _TEXT, _TEXT_PX)
+        key = [(_TARGET, "target / go"), (_ACTION_COLOURS[0], f"answer 0 \"{_ANSWER_NAMES[0]}\""),
+               (_ACTION_COLOURS[1], f"answer 1 \"{_ANSWER_NAMES[1]}\""), (_dim(_ACTION_COLOURS[1]), "dim: not at go")]
+        draw.swatch_legend(surface, key, (_MARGIN, y_text + 2 * line + 2), _TEXT, _SMALL_PX)
+        key = [(_REWARD_COLOURS[1.0], "reward +1"), (_REWARD_COLOURS[-1.0], "reward -1"),
+               (_TRIAL_LINE, "trial start"), (_CURSOR, "now")]
+        draw.swatch_legend(surface, key, (_MARGIN, y_text + 3 * line), _TEXT, _SMALL_PX)
+        return draw.surface_to_rgb(surface)
 
     def render_ansi(self, index: int) -> str:
         T, target = self.episode_length, int(self.target[index])

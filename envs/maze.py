@@ -243,7 +243,8 @@ class MazeEnv(gym.Env[np.ndarray, np.int64]):
         if self.render_mode == "ansi":
             return maze_render.maze_ansi(self.layout.walls, agent, reward_cell, status)
         surface = maze_render.maze_surface(
-            self.layout.walls, agent, reward_cell, status=status, wall_bump=self._bumped, reward_hit=self._hit
+            self.layout.walls, agent, reward_cell, status=status, legend=maze_render.ENV_LEGEND,
+            wall_bump=self._bumped, reward_hit=self._hit,
         )
         if self.render_mode == "rgb_array":
             return maze_render.surface_to_rgb(surface)
@@ -445,6 +446,7 @@ class MazeVectorEnv(VectorEnv):
                         agent,
                         reward_cell,
                         status=status,
+                        legend=maze_render.ENV_LEGEND,
                         wall_bump=bool(self._bumped[i]),
                         reward_hit=bool(self._hit[i]),
                     )

@@ -260,7 +260,9 @@ def test_rgb_array_frame_shows_walls_agent_and_reward_cell_and_follows_the_agent
     _, info = reset_with_reward_away_from(env, {(5, 6)})
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
-    assert frame.shape[:2] == (13 * maze_render.CELL_PX + maze_render.STATUS_PX, 13 * maze_render.CELL_PX)
+    legend_px = maze_render.frame_size(13, legend=maze_render.ENV_LEGEND)[1] - maze_render.frame_size(13)[1]
+    assert legend_px > 0  # the legend under the status line
+    assert frame.shape[:2] == (13 * maze_render.CELL_PX + maze_render.STATUS_PX + legend_px, 13 * maze_render.CELL_PX)
     assert pixel_at(frame, (0, 0)) == maze_render.WALL_COLOUR
     assert pixel_at(frame, (1, 1)) == maze_render.FREE_COLOUR
     assert pixel_at(frame, info["agent_pos"]) == maze_render.AGENT_COLOUR
@@ -281,7 +283,7 @@ def test_human_mode_draws_in_a_window_headless():
     env.step(UP)
     assert env.render() is None
     window = pygame.display.get_surface()
-    assert window is not None and window.get_size() == maze_render.frame_size(13)
+    assert window is not None and window.get_size() == maze_render.frame_size(13, legend=maze_render.ENV_LEGEND)
     env.close()
     assert not pygame.display.get_init()
 

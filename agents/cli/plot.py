@@ -9,15 +9,24 @@ Runs are grouped by a config.json field (--group, default "core"; the sb3 runs h
 "sb3-recurrent-ppo"). Each run's curve is smoothed with a running mean, put on a common x grid, and the group is
 drawn as its median with the 25-75% band. A table of the final values (median over seeds of each run's mean over
 its last 10% of training) is printed.
+
+All runs must be of one env with the same env kwargs (keyword arguments equal to the env's defaults count as
+left out): runs of different envs or settings are refused (exit code 2, naming the two settings and their runs)
+rather than drawn on one axis. The title names the env and its kwargs, e.g. ``Plastic/Maze-v0 {size: 9}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
+import json
 import math
 import sys
+import textwrap
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--y", default="reward_mean", help="y column (default reward_mean: reward per episode)")
     p.add_argument("--smooth", type=int, default=0, help="running-mean window in rows (default: about 2%% of a run)")
     p.add_argument("--points", type=int, default=200, help="points of the common x grid (default 200)")
-    p.add_argument("--title", default=None, help="figure title (default: the env id)")
+    p.add_argument("--title", default=None, help="figure title (default: the env id and its kwargs)")
     p.add_argument("--logx", action="store_true", help="logarithmic x axis")
     p.add_argument("--reach", type=float, default=None,
                    help="also print when each group's smoothed curve first reaches this y level (median over runs); "
@@ -64,6 +73,70 @@ def load_runs(paths: list[str], group: str, x: str, y: str) -> dict[str, list[tu
             (np.array([r[x] for r in rows], dtype=np.float64), np.array([r[y] for r in rows], dtype=np.float64))
         )
     return dict(groups)
+
+
+def env_defaults(env_id: str) -> dict[str, Any]:
+    """The keyword arguments ``gym.make(env_id)`` uses when given none (the registered kwargs over the entry
+    point's signature defaults), JSON-normalised; {} when the env cannot be looked up."""
+    import gymnasium as gym
+
+    try:
+        import envs  # noqa: F401  (registers the Plastic/... ids)
+
+        spec = gym.spec(env_id)
+        entry = spec.entry_point
+        if isinstance(entry, str):
+            module, _, name = entry.partition(":")
+            entry = getattr(importlib.import_module(module), name)
+        defaults = {
+            key: param.default for key, param in inspect.signature(entry).parameters.items()
+            if param.default is not inspect.Parameter.empty and key != "render_mode"
+        }
+        defaults.update(spec.kwargs)
+        return _normalised(defaults)
+    except Exception:  # an unknown or unimportable env: compare the kwargs as written
+        return {}
+
+
+def _normalised(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """As JSON would give them back (tuples -> lists); values that cannot be written become their repr."""
+    return json.loads(json.dumps(kwargs, default=repr))
+
+
+def env_setting(config: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """(env id, canonical JSON of the env kwargs that differ from the env's defaults): equal for runs of one task."""
+    env_id = str(config.get("env_id", "?"))
+    if env_id not in defaults:
+        defaults[env_id] = env_defaults(env_id)
+    kwargs = _normalised(dict(config.get("env_kwargs") or {}))
+    given = {k: v for k, v in kwargs.items() if k not in defaults[env_id] or defaults[env_id][k] != v}
+    return env_id, json.dumps(given, sort_keys=True)
+
+
+def describe_env(env_id: str, env_kwargs: dict[str, Any] | None) -> str:
+    """``Plastic/Maze-v0 {size: 9, episode_length: 100}`` (``(default kwargs)`` when none are given)."""
+    if not env_kwargs:
+        return f"{env_id} (default kwargs)"
+    items = ", ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in env_kwargs.items())
+    return f"{env_id} {{{items}}}"
+
+
+def check_one_env(paths: list[str]) -> str:
+    """The description (``describe_env``) of the env that every run in ``paths`` trained on; ValueError naming the
+    first two runs whose env id or env kwargs differ."""
+    from agents.run import RunDir
+
+    defaults: dict[str, dict[str, Any]] = {}
+    first_path, first_config = paths[0], RunDir.read_config(paths[0])
+    first = env_setting(first_config, defaults)
+    for path in paths[1:]:
+        config = RunDir.read_config(path)
+        if env_setting(config, defaults) != first:
+            mine = describe_env(str(config.get("env_id", "?")), config.get("env_kwargs"))
+            theirs = describe_env(str(first_config.get("env_id", "?")), first_config.get("env_kwargs"))
+            raise ValueError(f"runs of different envs or env kwargs cannot share one plot: {first_path} is "
+                             f"{theirs} but {path} is {mine}; plot them separately")
+    return describe_env(str(first_config.get("env_id", "?")), first_config.get("env_kwargs"))
 
 
 def running_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -116,13 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.run import RunDir
-
     try:
+        env = check_one_env(args.runs)
         groups = load_runs(args.runs, args.group, args.x, args.y)
         if not groups:
             raise ValueError("none of the runs has logged metrics yet")
-        title = args.title or str(RunDir.read_config(args.runs[0]).get("env_id", ""))
+        title = args.title or "\n".join(textwrap.wrap(env, 70))
     except ValueError as error:
         print(f"plot.py: error: {error}", file=sys.stderr)
         return 2
@@ -150,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
+    fig.savefig(args.out, dpi=120, metadata={"Title": title.replace("\n", " ")})  # also in the PNG's tEXt
+    plt.close(fig)
     print(f"wrote {args.out}")
     return 0
 

@@ -4,7 +4,8 @@
 
 docs/maze.png: the Plastic/Maze-v0 rgb_array frame at the moment an agent that knows the reward cell collects
 its second reward (the reward cell turns green, the agent has been teleported). docs/maze_path.png: the path of
-that agent over its first 80 steps and its reward hits, drawn over the maze with ``envs.maze_render``.
+that agent over its first 80 steps and its reward hits, drawn over the maze with ``envs.maze_render``. Both have
+a legend under the status line.
 docs/<name>.png for every other RL env that renders rgb_array, at the end of an episode of random actions.
 """
 
@@ -65,7 +66,8 @@ def maze_frames(out_dir: Path, seed: int) -> list[Path]:
     status = f"first 80 steps of an agent that knows the reward cell: {len(hits)} rewards"
     iio.imwrite(
         overlay_path,
-        maze_render.maze_frame(walls, path[-1], info["reward_pos"], status=status, path=path, hits=hits),
+        maze_render.maze_frame(walls, path[-1], info["reward_pos"], status=status, path=path, hits=hits,
+                               legend=("agent", "reward", "path", "hits")),
     )
     return [frame_path, overlay_path]
 
