@@ -9,10 +9,16 @@ One iteration = B episodes played in lock-step on a native vector env, then one 
 4. loss = policy loss + value_coef * value loss - entropy_coef * entropy, averaged over time and batch,
    backpropagated through the whole episode (the plastic traces carry gradient across time steps);
 5. gradient-norm clipping and one Adam step.
+
+Besides the loss parts, each iteration logs the plastic state of the batch (plastic cores only; see
+:func:`plasticity_stats`) and, every ``eval_every`` iterations, ``eval_reward``: the mean total reward of one batch
+of fresh evaluation episodes played with the weights frozen (their own env, reset seeds and action generator, so
+the training metrics are the same with or without it).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +31,13 @@ from torch import Tensor, nn
 
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.config import RESUMABLE_FIELDS, A2CConfig
+from agents.provenance import record_session
 from agents.run import RunDir, TorchTrainer, train_loop
-from plastic_core import RecurrentCore, State, make_core
+from plastic_core import ModulatedRNN, RecurrentCore, State, make_core
 from plastic_core.fused import TracePool, record
 
 MAX_EPISODE_STEPS = 100_000  # guard against an env that never ends its episodes
+EVAL_STREAM = 1  # evaluation episodes are drawn apart from the training ones (stream 0 of reset_seed)
 
 
 # -- environment ------------------------------------------------------------------------------------------------
@@ -101,6 +109,7 @@ class Rollout:
     """B episodes of T steps: hs (T, B, H) and logits (T, B, A) carry gradient; actions (T, B); rewards (T, B).
 
     ``totals`` (B,) float64: each episode's total reward, summed in double precision from the env's rewards.
+    ``state``: the core's state after the last step (the final plastic traces), on the graph like ``hs``.
     """
 
     hs: Tensor
@@ -108,6 +117,7 @@ class Rollout:
     actions: Tensor
     rewards: Tensor
     totals: np.ndarray
+    state: State | None = None
 
 
 def play_episodes(
@@ -146,10 +156,10 @@ def play_episodes(
         x = torch.as_tensor(obs, dtype=torch.float32, device=device)
     else:
         raise ValueError(f"episodes did not end within {MAX_EPISODE_STEPS} steps")
-    hs, _ = tape.replay()  # on the graph when grad is enabled; plain tensors under no_grad (evaluation)
+    hs, state = tape.replay()  # on the graph when grad is enabled; plain tensors under no_grad (evaluation)
     rewards = np.stack(rewards).astype(np.float64)
     return Rollout(hs, model.policy(hs), torch.stack(actions).to(device),
-                   torch.from_numpy(rewards.astype(np.float32)).to(device), rewards.sum(0))
+                   torch.from_numpy(rewards.astype(np.float32)).to(device), rewards.sum(0), state)
 
 
 def choose_actions(logits: Tensor, generator: torch.Generator, greedy: bool = False) -> Tensor:
@@ -159,6 +169,31 @@ def choose_actions(logits: Tensor, generator: torch.Generator, greedy: bool = Fa
         return probs.argmax(-1)
     u = torch.rand(probs.shape[0], 1, generator=generator)
     return (probs.cumsum(-1) < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
+
+
+def plasticity_stats(core: RecurrentCore, hs: Tensor, state: State) -> dict[str, float]:
+    """The plastic state of one batch of episodes (empty for cores without a Hebbian trace: rnn, lstm).
+
+    ``hebb_abs``: mean |Hebb| over the batch's final traces (end of the episodes, all B x N x N entries);
+    ``modulation_abs`` (modulated and retroactive cores): mean |M(t)| over every step and episode of the batch
+    (M_j(t) per neuron for fan-out modulation), recomputed from ``hs`` (T, B, N); ``eta``: the plasticity rate
+    (cores that have one); ``alpha_abs``: mean |alpha| over its entries. eta and alpha are the values the episodes
+    were played with (read before the update).
+    """
+    stats: dict[str, float] = {}
+    if "hebb" not in state:
+        return stats
+    with torch.no_grad():
+        stats["hebb_abs"] = state["hebb"].abs().mean().item()
+        if isinstance(core, ModulatedRNN):
+            stats["modulation_abs"] = core.modulation(hs).abs().mean().item()
+        eta = getattr(core, "eta", None)
+        if isinstance(eta, Tensor):
+            stats["eta"] = eta.float().mean().item()
+        alpha = getattr(core, "alpha", None)
+        if isinstance(alpha, Tensor):
+            stats["alpha_abs"] = alpha.abs().mean().item()
+    return stats
 
 
 # -- the A2C loss -----------------------------------------------------------------------------------------------
@@ -218,23 +253,54 @@ class A2CTrainer(TorchTrainer):
         self.generator = torch.Generator().manual_seed(config.seed)
         self.episodes_per_iteration = config.batch
         self.trace_pool = TracePool()
+        self.eval_env: gym.vector.VectorEnv | None = None  # made at the first evaluation
 
     def train_iteration(self, iteration: int) -> dict[str, float]:
         cfg = self.config
         rollout = play_episodes(self.model, self.env, reset_seed(cfg.seed, iteration), self.generator,
                                  pool=self.trace_pool)
+        plastic = plasticity_stats(self.model.core, rollout.hs, rollout.state or {})
         values = self.model.value(rollout.hs).squeeze(-1)
         loss, parts = a2c_loss(rollout.logits, rollout.actions, values, rollout.rewards, cfg.gamma,
                                cfg.value_coef, cfg.entropy_coef, cfg.n_step)
         grad_norm = self.update(loss, cfg.clip)
-        return {
+        stats = {
             "reward_mean": float(rollout.totals.mean()),
             "reward_std": float(rollout.totals.std(ddof=1)) if rollout.totals.size > 1 else 0.0,
             "episode_length": rollout.rewards.shape[0],
             "loss": loss.item(),
             **{name: value.item() for name, value in parts.items()},
             "grad_norm": grad_norm.item(),
+            **plastic,
         }
+        if cfg.eval_every:  # NaN (a blank cell in metrics.csv) on the iterations without an evaluation
+            due = (iteration + 1) % cfg.eval_every == 0
+            stats["eval_reward"] = self.evaluate(iteration + 1) if due else math.nan
+        return stats
+
+    def evaluate(self, iteration: int) -> float:
+        """Mean total reward of one batch of ``batch`` fresh episodes played with frozen weights after
+        ``iteration`` updates (the plastic state still changes). They have their own vector env, reset seeds
+        (stream ``EVAL_STREAM`` of ``(seed, iteration)``) and action generator, so that training draws exactly what
+        it draws without evaluations."""
+        cfg = self.config
+        if self.eval_env is None:
+            self.eval_env = make_vector_env(cfg.env_id, cfg.batch, cfg.env_kwargs)
+        seed = reset_seed(cfg.seed, iteration, EVAL_STREAM)
+        generator = torch.Generator().manual_seed(seed)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                rollout = play_episodes(self.model, self.eval_env, seed, generator)
+        finally:
+            self.model.train(was_training)
+        return float(rollout.totals.mean())
+
+    def close(self) -> None:
+        super().close()
+        if self.eval_env is not None:
+            self.eval_env.close()
 
 
 
@@ -245,6 +311,7 @@ def train(
     trainer = A2CTrainer(config)  # bad env/core errors before anything is written
     try:
         run = RunDir.open(out, config.to_dict(), RESUMABLE_FIELDS, resume)
+        record_session(run.path, trainer.model, config.device, resume, run.resumed_from)  # run.json; never raises
         return train_loop(run, trainer, config.iterations, config.checkpoint_every, resume=resume,
                           progress=progress, tensorboard=tensorboard)
     finally:

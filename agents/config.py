@@ -29,8 +29,9 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
 # Any other discrete-action env gets the maze settings.
 FALLBACK_DEFAULTS: dict[str, Any] = ENV_DEFAULTS["Plastic/Maze-v0"]
 
-# Fields that may differ between a checkpoint and the settings of ``--resume`` (they do not change the metrics).
-RESUMABLE_FIELDS = ("episodes", "device", "checkpoint_every")
+# Fields that may differ between a checkpoint and the settings of ``--resume`` (they do not change the training
+# metrics; ``eval_every`` only adds the ``eval_reward`` column, and config.json files older than it resume as 0).
+RESUMABLE_FIELDS = ("episodes", "device", "checkpoint_every", "eval_every")
 
 
 @dataclass
@@ -55,10 +56,14 @@ class A2CConfig(RunConfig):
     core_kwargs: dict[str, Any] = field(default_factory=dict)
     checkpoint_every: int = 50  # iterations (one iteration = one batch of ``batch`` episodes)
     device: str = "cpu"
+    # every N iterations, the mean reward of one batch of fresh evaluation episodes with frozen weights
+    # (``eval_reward`` in metrics.csv; its own episodes and generator, so training is unchanged); 0: never
+    eval_every: int = 0
 
     def __post_init__(self) -> None:
         self.check_common(dict_fields=("env_kwargs", "core_kwargs"))
         check_integer("hidden", self.hidden, minimum=1)
+        check_integer("eval_every", self.eval_every, minimum=0)
         if isinstance(self.n_step, bool) or not isinstance(self.n_step, int) or self.n_step < 0:
             raise ValueError(f"n_step must be 0 (full-episode returns) or a positive integer, got {self.n_step!r}")
         for name in ("value_coef", "entropy_coef"):

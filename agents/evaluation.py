@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.a2c import ActorCritic, make_vector_env, play_episodes, reset_seed
+from agents.a2c import EVAL_STREAM, ActorCritic, make_vector_env, play_episodes, reset_seed
 
-EVAL_STREAM = 1  # evaluation episodes are drawn apart from the training ones (stream 0)
+# EVAL_STREAM (1, from agents.a2c): evaluation episodes are drawn apart from the training ones (stream 0); the
+# periodic evaluations of A2CTrainer.evaluate (--eval-every) use the same stream
 
 
 def evaluate_agent(

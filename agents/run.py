@@ -3,9 +3,15 @@
 A run directory holds::
 
     config.json     the settings (checked on --resume and against every checkpoint)
+    run.json        where and with what each session ran: versions, git commit, kernel path, CPU (agents.provenance)
     metrics.csv     one row per iteration (see agents.logger)
     tb/             TensorBoard events of the same scalars
     checkpoint.pt   the last checkpoint (atomic; torch.load(weights_only=True))
+    run.lock        held (``flock``) by the one process that writes the run; holds its pid and host
+
+Only one process writes a run at a time: :class:`RunDir` takes the lock before it writes anything and a second
+writer is refused with the holder's pid. The operating system drops the lock when its process dies, so a killed
+run's lock is taken over by the next ``--resume`` without a word.
 
 A trainer is any object with ``episodes_per_iteration``, ``train_iteration(iteration) -> dict`` of floats (raising
 :class:`NonFiniteLossError` *before* it updates anything when its loss is NaN or infinite), and
@@ -17,10 +23,17 @@ and its other randomness from generators in the state dict.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import os
+import shutil
+import signal
+import socket
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
@@ -41,6 +54,7 @@ from agents.logger import METRICS_FILE, MetricsLog
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+LOCK_FILE = "run.lock"
 
 
 def check_integer(name: str, value: Any, minimum: int) -> None:
@@ -104,6 +118,20 @@ class RunConfig:
 
 class NonFiniteLossError(FloatingPointError):
     """The loss (or its gradient) became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+class RunInterrupted(Exception):
+    """SIGINT or SIGTERM stopped the run after it finished an iteration and wrote a checkpoint of it."""
+
+    def __init__(self, signal_name: str, iteration: int, path: Path) -> None:
+        super().__init__(f"stopped by {signal_name} after iteration {iteration}; checkpoint written to "
+                         f"{path / CHECKPOINT_FILE}")
+        self.signal_name, self.iteration, self.path = signal_name, iteration, path
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for a process ended by this signal: 128 + its number."""
+        return 128 + int(getattr(signal, self.signal_name))
 
 
 class Trainer(Protocol):
@@ -184,6 +212,9 @@ class RunDir:
         self.config = canonical(config)
         self.resumable_fields = tuple(resumable_fields)
         self.resumed_from: dict[str, Any] | None = None  # the checkpoint that resume() loaded
+        self.created = False  # this object started the run (create): discard() may remove what it wrote
+        self._made_dir = False
+        self._lock_fd: int | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -214,23 +245,33 @@ class RunDir:
 
     @classmethod
     def create(
-        cls, path: str | os.PathLike, config: dict[str, Any], resumable_fields: tuple[str, ...] = ()
+        cls, path: str | os.PathLike, config: dict[str, Any], resumable_fields: tuple[str, ...] = (),
+        how_to_continue: str = "Pass --resume to continue it, or choose another output directory",
     ) -> RunDir:
-        """Start a new run in ``path`` (created if needed). Refuses a directory that already holds anything."""
+        """Start a new run in ``path`` (created if needed). Refuses a directory that already holds anything;
+        ``how_to_continue`` ends that message (a trainer that cannot resume says what to do instead)."""
         path = Path(path)
         if (path / CONFIG_FILE).exists():
             existing = cls.read_config(path)
             diff = config_differences(existing, canonical(config))
             what = "a different run (" + "; ".join(diff) + ")" if diff else "a run with the same settings"
             raise RunError(
-                f"output directory {path} already holds {what}. Pass --resume to continue it, or choose another "
-                "output directory; nothing was changed."
+                f"output directory {path} already holds {what}. {how_to_continue}; nothing was changed."
             )
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise RunError(f"output directory {path} exists and is not an empty directory; refusing to write there")
-        path.mkdir(parents=True, exist_ok=True)
         run = cls(path, config, resumable_fields)
-        atomic_write_text(path / CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
+        run._made_dir = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(f"cannot create the output directory {path}: {error.strerror or error}") from None
+        run.lock()
+        if (path / CONFIG_FILE).exists():  # another process created the run between our check and our lock
+            run.release()
+            raise RunError(f"output directory {path} was just taken by another run; choose another one")
+        run.created = True
+        run._write(CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
         return run
 
     @classmethod
@@ -250,11 +291,69 @@ class RunDir:
                 f"cannot resume {path}: it holds a run with other settings ({'; '.join(diff)}). Only "
                 f"{', '.join(run.resumable_fields) or 'nothing'} may change on resume."
             )
-        run.resumed_from = run.load_checkpoint()
-        if existing != run.config:
-            atomic_write_text(run.path / CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
-        remove_stale_temp_files(run.path)
+        run.lock()
+        try:
+            run.resumed_from = run.load_checkpoint()
+            if existing != run.config:
+                run._write(CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
+            remove_stale_temp_files(run.path)
+        except BaseException:
+            run.release()
+            raise
         return run
+
+    # -- one writer at a time ---------------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Take the run's lock (``run.lock``) or raise :class:`RunError` naming the process that holds it."""
+        lock_path = self.path / LOCK_FILE
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise RunError(f"cannot write in the run directory {self.path}: {error.strerror or error}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            try:
+                who = json.loads(holder)
+                who = f"pid {who['pid']} on {who['host']}, since {who['since']}"
+            except (ValueError, KeyError, TypeError):
+                who = "another process"
+            raise RunError(
+                f"run directory {self.path} is being written by {who}; wait for it to finish or stop it "
+                "(Ctrl-C or SIGTERM writes a checkpoint), then --resume"
+            ) from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        """Give the lock back (also done by the operating system when the process ends)."""
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
+    def discard(self) -> None:
+        """Remove a run that this object created and that never wrote a checkpoint, so that the same command can
+        simply be run again (a run with a checkpoint is never touched)."""
+        if not self.created or self.checkpoint_path.exists():
+            return
+        self.release()
+        if self._made_dir:
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:  # the directory was empty before the run: empty it again
+            for child in self.path.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+
+    def _write(self, name: str, text: str) -> None:
+        try:
+            atomic_write_text(self.path / name, text)
+        except OSError as error:
+            raise RunError(f"cannot write {self.path / name}: {error.strerror or error}") from None
 
     def save_checkpoint(self, iteration: int, episodes: int, wall_time: float, trainer_state: dict[str, Any],
                         extra: dict[str, Any] | None = None) -> None:
@@ -284,6 +383,41 @@ class RunDir:
         return payload
 
 
+class StopSignals:
+    """While active, SIGINT and SIGTERM ask the loop to stop after the current iteration instead of killing it.
+
+    The first signal sets :attr:`received` and puts the previous handlers back, so a second Ctrl-C stops at once
+    (KeyboardInterrupt). Outside the main thread (where Python allows no handlers) it does nothing.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name)
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: Any) -> None:
+        self.received = signal.Signals(number).name
+        self._restore()
+        print(f"\n{self.received}: finishing this iteration and writing a checkpoint (again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def _restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore()
+
+
 def train_loop(
     run: RunDir,
     trainer: Trainer,
@@ -299,8 +433,25 @@ def train_loop(
     With ``resume`` the trainer state, iteration and episode counters and wall time come back from the last
     checkpoint (if any), and the metrics logged after it are dropped. A checkpoint is written every
     ``checkpoint_every`` iterations and at the end. ``progress=None`` shows the bar only on a terminal.
-    Raises :class:`NonFiniteLossError` when the loss becomes NaN or infinite (no checkpoint is written then).
+    Raises :class:`NonFiniteLossError` when the loss becomes NaN or infinite (no checkpoint is written then), and
+    :class:`RunInterrupted` after SIGINT / SIGTERM, once the current iteration is checkpointed. A new run that
+    fails before its first checkpoint is removed again (:meth:`RunDir.discard`), so the same command can re-run.
+    The run's lock is released on the way out.
     """
+    try:
+        with StopSignals() as stop:
+            return _train_iterations(run, trainer, iterations, checkpoint_every, resume, progress, reward_key,
+                                     tensorboard, stop)
+    except BaseException:
+        run.discard()
+        raise
+    finally:
+        run.release()
+
+
+def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint_every: int, resume: bool,
+                      progress: bool | None, reward_key: str, tensorboard: bool,
+                      stop: StopSignals) -> list[dict[str, float]]:
     start, episodes, wall_before, last_good = 0, 0, 0.0, None
     payload = (run.resumed_from if run.resumed_from is not None else run.load_checkpoint()) if resume else None
     if payload is not None:
@@ -334,10 +485,13 @@ def train_loop(
                     running = reward if running is None else 0.95 * running + 0.05 * reward
                     bar.set_postfix(reward=f"{running:.3g}", refresh=False)
                 bar.update(1)
-                if (iteration + 1) % checkpoint_every == 0 or iteration + 1 == iterations:
+                last = iteration + 1 == iterations
+                if (iteration + 1) % checkpoint_every == 0 or last or stop.received:
                     run.save_checkpoint(iteration + 1, episodes, wall_time, trainer.state_dict(),
                                         extra={"running_reward": running})
                     last_good = iteration + 1
+                if stop.received and not last:
+                    raise RunInterrupted(stop.received, iteration + 1, run.path)
         finally:
             bar.close()
     return rows

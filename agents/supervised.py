@@ -30,6 +30,7 @@ from torch import Tensor, nn
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.a2c import reset_seed
 from agents.evaluation import mean_confidence_interval
+from agents.provenance import record_session
 from agents.run import RunConfig, RunDir, TorchTrainer, train_loop
 from agents.supervised_models import SupervisedModel, build_model, default_model
 from envs.supervised.base import SupervisedVectorEnv
@@ -216,6 +217,7 @@ def train_supervised(
     trainer = SupervisedTrainer(config) if trainer is None else trainer  # bad env/model errors before any write
     try:
         run = RunDir.open(out, config.to_dict(), RESUMABLE_FIELDS, resume)
+        record_session(run.path, trainer.model, config.device, resume, run.resumed_from)  # run.json; never raises
         return train_loop(run, trainer, config.iterations, config.checkpoint_every, resume=resume,
                           progress=progress, reward_key="loss", tensorboard=tensorboard)
     finally:

@@ -7,7 +7,14 @@ no prior import. Every id also has a native batched ``VectorEnv``:
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from gymnasium.envs.registration import register, registry
+
+try:
+    __version__ = importlib.metadata.version("plastic-meta-rl")
+except importlib.metadata.PackageNotFoundError:
+    __version__ = "0+unknown"
 
 # id -> module:class prefix; the single env is "<Class>Env" and the vector env "<Class>VectorEnv".
 _ENVS = {

@@ -1,5 +1,7 @@
 """Differentiable Hebbian plasticity: batched PyTorch recurrent cores behind one step interface."""
 
+import importlib.metadata
+
 from plastic_core.base import RecurrentCore, State
 from plastic_core.flp import FLPNetwork
 from plastic_core.fused import fused_unroll, record
@@ -16,6 +18,11 @@ from plastic_core.plastic_rnn import (
 )
 from plastic_core.registry import core_names, count_parameters, make_core, register_core
 from plastic_core.rnn import LSTMCore, TanhRNN
+
+try:
+    __version__ = importlib.metadata.version("plastic-meta-rl")
+except importlib.metadata.PackageNotFoundError:
+    __version__ = "0+unknown"
 
 __all__ = [
     "ALPHA_KINDS",

@@ -37,7 +37,7 @@ def maze_runs(tmp_path_factory):
 
 def test_train_writes_a_complete_run(maze_runs, capsys):
     run = maze_runs[0]
-    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.csv", "tb", "checkpoint.pt"}
+    assert {p.name for p in run.iterdir()} >= {"config.json", "metrics.csv", "tb", "checkpoint.pt", "run.lock"}
     assert any((run / "tb").iterdir())
     assert len(read_metrics(run)) == 6
     config = json.loads((run / "config.json").read_text())

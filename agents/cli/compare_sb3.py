@@ -23,6 +23,9 @@ import numpy as np
 ALGOS = ("a2c", "recurrent-ppo")
 
 
+PROG = "plastic-compare-sb3"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--algo", choices=ALGOS, required=True)
@@ -114,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             "env_id": args.env, "env_kwargs": env_kwargs, "episodes": args.episodes, "seed": args.seed,
             "n_envs": args.n_envs, "batch": args.batch, "gamma": gamma, "lr": args.lr, "episode_length": steps,
         }
-        run = RunDir.create(args.out, config)
-    except (ValueError, TypeError) as error:
-        print(f"compare_sb3.py: error: {error}", file=sys.stderr)
+        run = RunDir.create(args.out, config, how_to_continue="SB3 runs cannot be resumed: delete it to train "
+                            "again, or choose another output directory")
+    except (ValueError, TypeError, OSError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
 
     vec_env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
@@ -132,12 +136,22 @@ def main(argv: list[str] | None = None) -> int:
 
         model = RecurrentPPO("MlpLstmPolicy", vec_env, **hyper)
     started = time.perf_counter()
-    with MetricsLog(run.path) as log:
-        callback = make_callback(log, args.batch, started)
-        model.learn(total_timesteps=args.episodes * steps, callback=callback, progress_bar=not args.no_progress
-                    and sys.stderr.isatty())
-    model.save(run.path / "sb3_model.zip")
-    vec_env.close()
+    try:
+        with MetricsLog(run.path) as log:
+            callback = make_callback(log, args.batch, started)
+            model.learn(total_timesteps=args.episodes * steps, callback=callback,
+                        progress_bar=not args.no_progress and sys.stderr.isatty())
+        model.save(run.path / "sb3_model.zip")
+    except KeyboardInterrupt:  # an SB3 run cannot resume: leave nothing that blocks running it again
+        run.discard()
+        print(f"\n{PROG}: interrupted; {args.out} removed (SB3 runs cannot resume)", file=sys.stderr)
+        return 130
+    except BaseException:
+        run.discard()
+        raise
+    finally:
+        run.release()
+        vec_env.close()
     print(f"{args.out}: {name}, {callback.rows * args.batch} episodes logged in {time.perf_counter() - started:.1f} s")
     return 0
 

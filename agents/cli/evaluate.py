@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                                      greedy=args.greedy)
             policy = f"{config.core} core" + (", greedy" if args.greedy else "")
     except (ValueError, TypeError) as error:
-        print(f"evaluate.py: error: {error}", file=sys.stderr)
+        print(f"plastic-evaluate: error: {error}", file=sys.stderr)
         return 2
     mean, lo, hi = mean_confidence_interval(rewards)
     result = {

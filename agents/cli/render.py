@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             frames = list(frames)
             write_video(args.out, frames, args.fps)
     except (ValueError, TypeError, RuntimeError) as error:
-        print(f"render_maze.py: error: {error}", file=sys.stderr)
+        print(f"plastic-render: error: {error}", file=sys.stderr)
         return 2
     total, found = episode["rewards"].sum(), int(episode["hits"].sum())
     where = f"wrote {args.out} ({len(frames)} frames)" if args.out else "shown"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agents.run import RunDir
+from agents.run import NonFiniteLossError, RunDir, RunInterrupted
 
 
 def json_object(text: str) -> dict:
@@ -60,3 +61,28 @@ def run_settings(args: argparse.Namespace, fields: Mapping[str, str], required: 
     if missing:
         raise ValueError(f"a new run needs {', '.join(missing)} (or --resume to continue the run in --out)")
     return given
+
+
+def resume_hint(out: str) -> str:
+    return f"continue with: plastic-train --out {out} --resume"
+
+
+def run_guarded(prog: str, out: str, job: Callable[[], int]) -> int:
+    """Run ``job`` (a training command's work; returns its exit status) and turn its failures into one line on
+    stderr and an exit status: 1 the loss diverged, 2 bad input or an unusable path, 128 + signal number when
+    SIGINT / SIGTERM stopped the run (after a checkpoint), 130 for a second Ctrl-C."""
+    try:
+        return job()
+    except NonFiniteLossError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 1
+    except RunInterrupted as stop:
+        print(f"{prog}: {stop}; {resume_hint(out)}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted before a checkpoint of the last iteration; {resume_hint(out)} "
+              "(from the last checkpoint)", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2

@@ -20,20 +20,22 @@ import sys
 
 from agents.a2c import train
 from agents.cli import train_supervised
-from agents.cli.run_options import add_run_arguments, json_object, run_settings
+from agents.cli.run_options import add_run_arguments, json_object, run_guarded, run_settings
 from agents.config import A2CConfig, make_config
-from agents.run import NonFiniteLossError, RunDir
+from agents.run import RunDir
 from envs import SUPERVISED_ENV_IDS
 
+PROG = "plastic-train"
+
 # A2C-only flags, refused for supervised env ids (whose network is chosen with --model).
-A2C_ONLY = ("core", "core_kwargs", "hidden", "gamma", "entropy", "value_coef", "n_step")
+A2C_ONLY = ("core", "core_kwargs", "hidden", "gamma", "entropy", "value_coef", "n_step", "eval_every")
 
 # flag destination -> A2CConfig field
 FIELDS = {
     "env": "env_id", "core": "core", "episodes": "episodes", "seed": "seed", "hidden": "hidden", "batch": "batch",
     "lr": "lr", "gamma": "gamma", "entropy": "entropy_coef", "value_coef": "value_coef", "clip": "clip",
     "n_step": "n_step", "env_kwargs": "env_kwargs", "core_kwargs": "core_kwargs",
-    "checkpoint_every": "checkpoint_every", "device": "device",
+    "checkpoint_every": "checkpoint_every", "device": "device", "eval_every": "eval_every",
 }
 
 
@@ -50,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a2c.add_argument("--entropy", type=float, help="entropy bonus coefficient")
     a2c.add_argument("--value-coef", type=float, help="value-loss coefficient")
     a2c.add_argument("--n-step", type=int, help="n-step returns bootstrapped on the value (default 0: whole episode)")
+    a2c.add_argument("--eval-every", type=int,
+                     help="every N iterations, log eval_reward: the mean reward of one batch of fresh episodes "
+                          "played with frozen weights (training is unchanged; default 0: never)")
     train_supervised.add_supervised_arguments(p.add_argument_group("supervised tasks"))
     return p.parse_args(argv)
 
@@ -75,12 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         supervised = is_supervised(args)
     except (ValueError, TypeError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     if supervised:
         given = [f"--{name.replace('_', '-')}" for name in A2C_ONLY if getattr(args, name) is not None]
         if given:
-            print(f"train.py: error: {', '.join(given)} apply to the RL envs only; a supervised task picks its "
+            print(f"{PROG}: error: {', '.join(given)} apply to the RL envs only; a supervised task picks its "
                   "network with --model (and --model-kwargs)", file=sys.stderr)
             return 2
         return train_supervised.run(args)
@@ -88,33 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     given = [f"--{name.replace('_', '-')}" for name in supervised_only if getattr(args, name) is not None]
     if given or args.eval_episodes:
         given += ["--eval-episodes"] if args.eval_episodes else []
-        print(f"train.py: error: {', '.join(given)} apply to the supervised tasks only; an RL agent picks its core "
-              "with --core (evaluate it with scripts/evaluate.py)", file=sys.stderr)
+        print(f"{PROG}: error: {', '.join(given)} apply to the supervised tasks only; an RL agent picks its core "
+              "with --core (evaluate it with plastic-evaluate)", file=sys.stderr)
         return 2
     import torch
 
     torch.set_num_threads(args.threads)
-    try:
+
+    def job() -> int:
         config = build_config(args)
         rows = train(config, args.out, resume=args.resume, progress=False if args.no_progress else None,
                      tensorboard=not args.no_tensorboard)
-    except NonFiniteLossError as error:
-        print(f"train.py: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\ntrain.py: interrupted; continue with: python scripts/train.py --out {args.out} --resume",
-              file=sys.stderr)
-        return 130
-    except (ValueError, TypeError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
-    if rows:
-        last = rows[-1]
-        print(f"{args.out}: {int(last['episodes'])} episodes, reward per episode {last['reward_mean']:.3f} "
-              f"(last batch), {last['wall_time']:.1f} s")
-    else:
-        print(f"{args.out}: already trained for {config.episodes} episodes; nothing to do (raise --episodes)")
-    return 0
+        if rows:
+            last = rows[-1]
+            print(f"{args.out}: {int(last['episodes'])} episodes, reward per episode {last['reward_mean']:.3f} "
+                  f"(last batch), {last['wall_time']:.1f} s")
+        else:
+            print(f"{args.out}: already trained for {config.episodes} episodes; nothing to do (raise --episodes)")
+        return 0
+
+    return run_guarded(PROG, args.out, job)
 
 
 if __name__ == "__main__":

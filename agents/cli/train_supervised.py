@@ -19,8 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.cli.run_options import add_run_arguments, json_object, run_settings
-from agents.run import NonFiniteLossError
+from agents.cli.run_options import add_run_arguments, json_object, run_guarded, run_settings
 from agents.supervised import SupervisedConfig, SupervisedTrainer, evaluate, make_supervised_config, train_supervised
 
 # flag destination -> SupervisedConfig field
@@ -62,13 +61,13 @@ def build_config(args: argparse.Namespace) -> SupervisedConfig:
 def run(args: argparse.Namespace) -> int:
     """Train (and optionally evaluate) as ``args`` say; returns the exit status (0 ok, 1 diverged, 2 bad input).
 
-    scripts/train.py can call this with its own parsed arguments for supervised env ids.
+    plastic-train calls this with its own parsed arguments for supervised env ids.
     """
     import torch
 
     torch.set_num_threads(getattr(args, "threads", 1))
-    prog = "train_supervised.py"
-    try:
+
+    def job() -> int:
         config = build_config(args)
         trainer = SupervisedTrainer(config)
         try:
@@ -78,25 +77,21 @@ def run(args: argparse.Namespace) -> int:
             scores = evaluate(trainer, args.eval_episodes) if args.eval_episodes > 0 else None
         finally:
             trainer.close()
-    except NonFiniteLossError as error:
-        print(f"{prog}: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError, OSError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
-    if rows:
-        last = rows[-1]
-        score = next((k for k in ("accuracy", "bit_error") if k in last), None)
-        extra = f", {score} {last[score]:.4f}" if score else ""
-        print(f"{args.out}: {int(last['episodes'])} episodes, loss {last['loss']:.5f}{extra} (last batch), "
-              f"{last['wall_time']:.1f} s")
-    else:
-        print(f"{args.out}: already trained for {config.episodes} episodes; nothing to do (raise --episodes)")
-    if scores is not None:
-        parts = [f"{key} {scores[key]:.5f} [{scores[key + '_lo']:.5f}, {scores[key + '_hi']:.5f}]"
-                 for key in scores if key != "episodes" and not key.endswith(("_lo", "_hi"))]
-        print(f"evaluation on {args.eval_episodes} test episodes (frozen weights, 95% CI): {'; '.join(parts)}")
-    return 0
+        if rows:
+            last = rows[-1]
+            score = next((k for k in ("accuracy", "bit_error") if k in last), None)
+            extra = f", {score} {last[score]:.4f}" if score else ""
+            print(f"{args.out}: {int(last['episodes'])} episodes, loss {last['loss']:.5f}{extra} (last batch), "
+                  f"{last['wall_time']:.1f} s")
+        else:
+            print(f"{args.out}: already trained for {config.episodes} episodes; nothing to do (raise --episodes)")
+        if scores is not None:
+            parts = [f"{key} {scores[key]:.5f} [{scores[key + '_lo']:.5f}, {scores[key + '_hi']:.5f}]"
+                     for key in scores if key != "episodes" and not key.endswith(("_lo", "_hi"))]
+            print(f"evaluation on {args.eval_episodes} test episodes (frozen weights, 95% CI): {'; '.join(parts)}")
+        return 0
+
+    return run_guarded("plastic-train", args.out, job)
 
 
 def main(argv: list[str] | None = None) -> int:
