@@ -6,9 +6,10 @@ One iteration = B episodes played in lock-step on a native vector env, then one 
 2. unroll the whole episode: one core step and one env step per time step for the whole batch, actions sampled
    from the policy head with a ``torch.Generator`` (its state is checkpointed);
 3. returns R_t = r_t + gamma R_{t+1} (full episode; or n-step, bootstrapped on the detached value);
-4. loss = policy loss + value_coef * value loss - entropy_coef * entropy, averaged over time and batch,
-   backpropagated through the whole episode (the plastic traces carry gradient across time steps);
-5. gradient-norm clipping and one Adam step.
+4. loss = policy loss + value_coef * value loss + the policy regulariser (``- coef * entropy``, or the
+   Backpropamine code's ``+ coef * sum_a p(a)^2``), averaged over time and batch, backpropagated through the whole
+   episode (the plastic traces carry gradient across time steps);
+5. gradient-norm clipping and one Adam step (none during the first ``burn_in`` iterations).
 
 Besides the loss parts, each iteration logs the plastic state of the batch (plastic cores only; see
 :func:`plasticity_stats`) and, every ``eval_every`` iterations, ``eval_reward``: the mean total reward of one batch
@@ -221,11 +222,14 @@ def discounted_returns(rewards: Tensor, gamma: float, values: Tensor | None = No
 
 def a2c_loss(
     logits: Tensor, actions: Tensor, values: Tensor, rewards: Tensor, gamma: float, value_coef: float,
-    entropy_coef: float, n_step: int = 0,
+    regulariser_coef: float, n_step: int = 0, regulariser: str = "entropy",
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """A2C loss of one batch of episodes: logits (T, B, A), actions (T, B), values (T, B), rewards (T, B).
 
-    Returns the scalar loss and its parts (policy, value, entropy, all means over time and batch).
+    ``regulariser="entropy"`` subtracts ``regulariser_coef * entropy``; ``"concentration"`` adds
+    ``regulariser_coef * sum_a p(a)^2`` (the Backpropamine code's penalty: it too pushes towards a uniform policy,
+    with about half the entropy bonus's gradient near a uniform policy over 4 actions). Returns the scalar loss and
+    its parts (policy, value, entropy, concentration: all means over time and batch).
     """
     returns = discounted_returns(rewards, gamma, values, n_step)
     advantages = returns - values
@@ -233,9 +237,18 @@ def a2c_loss(
     taken = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
     policy_loss = -(taken * advantages.detach()).mean()
     value_loss = advantages.pow(2).mean()
-    entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
-    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+    probs = log_probs.exp()
+    entropy = -(probs * log_probs).sum(-1).mean()
+    concentration = probs.pow(2).sum(-1).mean()
+    if regulariser == "entropy":
+        penalty = -regulariser_coef * entropy
+    elif regulariser == "concentration":
+        penalty = regulariser_coef * concentration
+    else:
+        raise ValueError(f"regulariser must be 'entropy' or 'concentration', got {regulariser!r}")
+    loss = policy_loss + value_coef * value_loss + penalty
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
+                  "concentration": concentration}
 
 
 # -- the trainer ------------------------------------------------------------------------------------------------
@@ -249,7 +262,7 @@ class A2CTrainer(TorchTrainer):
         obs_size, n_actions = check_env(self.env)
         torch.manual_seed(config.seed)
         self.model = build_agent(config, obs_size, n_actions).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, eps=config.adam_eps)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.episodes_per_iteration = config.batch
         self.trace_pool = TracePool()
@@ -262,8 +275,8 @@ class A2CTrainer(TorchTrainer):
         plastic = plasticity_stats(self.model.core, rollout.hs, rollout.state or {})
         values = self.model.value(rollout.hs).squeeze(-1)
         loss, parts = a2c_loss(rollout.logits, rollout.actions, values, rollout.rewards, cfg.gamma,
-                               cfg.value_coef, cfg.entropy_coef, cfg.n_step)
-        grad_norm = self.update(loss, cfg.clip)
+                               cfg.value_coef, cfg.regulariser_coef, cfg.n_step, cfg.regulariser)
+        grad_norm = self.update(loss, cfg.clip, step=iteration >= cfg.burn_in)
         stats = {
             "reward_mean": float(rollout.totals.mean()),
             "reward_std": float(rollout.totals.std(ddof=1)) if rollout.totals.size > 1 else 0.0,

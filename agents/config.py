@@ -1,4 +1,4 @@
-"""The settings of an A2C run, with the per-env defaults of the papers (TASKS.md section 2).
+"""The settings of an A2C run. Defaults and paper settings come from the presets (agents/presets.py).
 
 A run is fully described by an :class:`A2CConfig`; it is written to ``config.json`` in the run directory and
 checked again on ``--resume``, so that a checkpoint is never continued under other settings.
@@ -9,25 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from agents.run import RunConfig, check_integer, check_number
+from agents.presets import Preset, default_preset, get_preset
+from agents.run import RunConfig, check_choice, check_integer, check_number
 
-# Backpropamine (2019) settings; the bandit ones are ours (a small, fast problem: see ENV_DEFAULTS notes).
-ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "Plastic/Maze-v0": dict(
-        hidden=100, batch=30, gamma=0.9, value_coef=0.1, entropy_coef=0.03, lr=1e-4, clip=4.0,
-    ),
-    "Plastic/CueReward-v0": dict(
-        hidden=200, batch=30, gamma=0.9, value_coef=0.1, entropy_coef=0.1, lr=1e-4, clip=2.0,
-    ),
-    # Not in the papers (ours): a small network (Wang et al. 2016 used 48 LSTM units). lr 1e-3 trains every core
-    # (hidden 32, 90k episodes: all four reach 65-70 of ~75 reachable, results/bandit_lr1e-3.md); at 3e-3 the rnn
-    # learns ~2.5x faster, but the plastic cores' gradients spike and their policies collapse onto one arm.
-    "Plastic/ReversalBandit-v0": dict(
-        hidden=48, batch=30, gamma=0.9, value_coef=0.1, entropy_coef=0.05, lr=1e-3, clip=4.0,
-    ),
-}
-# Any other discrete-action env gets the maze settings.
-FALLBACK_DEFAULTS: dict[str, Any] = ENV_DEFAULTS["Plastic/Maze-v0"]
+REGULARISERS = ("entropy", "concentration")
 
 # Fields that may differ between a checkpoint and the settings of ``--resume`` (they do not change the training
 # metrics; ``eval_every`` only adds the ``eval_reward`` column, and config.json files older than it resume as 0).
@@ -49,8 +34,13 @@ class A2CConfig(RunConfig):
     lr: float = 1e-4
     gamma: float = 0.9
     value_coef: float = 0.1
-    entropy_coef: float = 0.03
+    # the policy regulariser: "entropy" subtracts coef * entropy (a bonus), "concentration" adds
+    # coef * sum_a p(a)^2 (the Backpropamine code's penalty); both are means over steps and episodes
+    regulariser: str = "entropy"
+    regulariser_coef: float = 0.03
     clip: float = 4.0
+    adam_eps: float = 1e-8  # torch's default; the Backpropamine code used 1e-4 (maze) and 1e-6 (cue-reward)
+    burn_in: int = 0  # the first burn_in iterations compute the loss and gradient but take no optimizer step
     n_step: int = 0  # 0: full-episode returns; n > 0: n-step returns bootstrapped on the value
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     core_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -59,26 +49,55 @@ class A2CConfig(RunConfig):
     # every N iterations, the mean reward of one batch of fresh evaluation episodes with frozen weights
     # (``eval_reward`` in metrics.csv; its own episodes and generator, so training is unchanged); 0: never
     eval_every: int = 0
+    preset: str | None = None  # the preset the settings were resolved from (a record; they are all above)
 
     def __post_init__(self) -> None:
         self.check_common(dict_fields=("env_kwargs", "core_kwargs"))
         check_integer("hidden", self.hidden, minimum=1)
         check_integer("eval_every", self.eval_every, minimum=0)
+        check_integer("burn_in", self.burn_in, minimum=0)
+        check_choice("regulariser", self.regulariser, REGULARISERS)
+        check_number("adam_eps", self.adam_eps, positive=True)
         if isinstance(self.n_step, bool) or not isinstance(self.n_step, int) or self.n_step < 0:
             raise ValueError(f"n_step must be 0 (full-episode returns) or a positive integer, got {self.n_step!r}")
-        for name in ("value_coef", "entropy_coef"):
+        for name in ("value_coef", "regulariser_coef"):
             check_number(name, getattr(self, name))
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
 
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Older config.json files named the regulariser's coefficient ``entropy_coef`` (always an entropy bonus)."""
+        data = dict(data)
+        if "entropy_coef" in data:
+            data.setdefault("regulariser", "entropy")
+            data.setdefault("regulariser_coef", data.pop("entropy_coef"))
+        return super().upgrade(data)
+
 
 def env_defaults(env_id: str) -> dict[str, Any]:
-    """The training defaults for ``env_id`` (the maze's for envs the papers did not train on)."""
-    return dict(ENV_DEFAULTS.get(env_id, FALLBACK_DEFAULTS))
+    """The training defaults for ``env_id``: its default preset's settings (the maze's for other envs)."""
+    preset = default_preset(env_id)
+    return {k: v for k, v in preset.resolve(next(iter(preset.cores), "rnn")).items() if k != "env_id"}
 
 
-def make_config(env_id: str, core: str, episodes: int, **overrides: Any) -> A2CConfig:
-    """An :class:`A2CConfig` with the env's defaults, overridden by every keyword that is not ``None``."""
-    settings = env_defaults(env_id)
+def make_config(env_id: str | None, core: str, episodes: int | None = None, preset: str | Preset | None = None,
+                iterations: int | None = None, **overrides: Any) -> A2CConfig:
+    """An :class:`A2CConfig`: ``preset`` (a name, a :class:`Preset`, or None for the env's default preset)
+    resolved for ``core``, then every keyword that is not ``None``. The budget is ``episodes`` or ``iterations``
+    (of ``batch`` episodes each); ``env_id`` may be None with a preset, and must match it otherwise."""
+    chosen = default_preset(env_id) if preset is None else get_preset(preset) if isinstance(preset, str) else preset
+    if env_id is not None and env_id != chosen.env_id and preset is not None:
+        raise ValueError(f"preset {chosen.name!r} is for {chosen.env_id}, not {env_id}")
+    settings = chosen.resolve(core) if preset is not None else {**env_defaults(env_id), "env_id": env_id}
+    for key in ("env_kwargs", "core_kwargs"):  # kwargs given are laid over the preset's, key by key
+        if isinstance(overrides.get(key), dict):
+            settings[key] = {**settings.get(key, {}), **overrides.pop(key)}
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    return A2CConfig(env_id=env_id, core=core, episodes=episodes, **settings)
+    if (episodes is None) == (iterations is None):
+        raise ValueError("give the budget as episodes or as iterations (of batch episodes each), not both")
+    if iterations is not None:
+        check_integer("iterations", iterations, minimum=1)
+        episodes = iterations * settings.get("batch", A2CConfig.batch)
+    name = chosen.name if preset is not None else None
+    return A2CConfig(core=core, episodes=episodes, preset=name, **settings)

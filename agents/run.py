@@ -64,6 +64,12 @@ def check_integer(name: str, value: Any, minimum: int) -> None:
         raise ValueError(f"{name} must be {kind}, got {value!r}")
 
 
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
 def check_number(name: str, value: Any, positive: bool = False) -> None:
     """``ValueError`` unless ``value`` is a finite number that is >= 0 (> 0 with ``positive``)."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
@@ -79,6 +85,24 @@ class RunConfig:
     """
 
     ALGO: ClassVar[str] = ""
+    _BY_ALGO: ClassVar[dict[str, type[RunConfig]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.ALGO:
+            RunConfig._BY_ALGO[cls.ALGO] = cls
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config dict written by an older version in today's fields: fields added since then take their
+        defaults (chosen so that they reproduce the older behaviour). Subclasses also map renamed fields."""
+        filled = dict(data)
+        for f in dataclasses.fields(cls):
+            if f.name not in filled and f.default is not dataclasses.MISSING:
+                filled[f.name] = f.default
+            elif f.name not in filled and f.default_factory is not dataclasses.MISSING:
+                filled[f.name] = f.default_factory()
+        return filled
 
     def check_common(self, dict_fields: tuple[str, ...] = ("env_kwargs",)) -> None:
         """Validate the fields every run has (counts, seed, ``lr`` and ``clip``, and the keyword-argument dicts
@@ -102,7 +126,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        data = dict(data)
+        data = cls.upgrade(data)
         algo = data.pop("algo", cls.ALGO)
         if algo != cls.ALGO:
             raise ValueError(f"config is for the {algo!r} trainer, not the {cls.ALGO!r} one")
@@ -168,9 +192,10 @@ class TorchTrainer:
             self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
 
-    def update(self, loss: Tensor, clip: float) -> Tensor:
+    def update(self, loss: Tensor, clip: float, step: bool = True) -> Tensor:
         """One optimizer step on ``loss``, with the gradient norm clipped to ``clip``; returns the norm before the
-        clip. A NaN or infinite loss or gradient raises :class:`NonFiniteLossError` before anything changes."""
+        clip. A NaN or infinite loss or gradient raises :class:`NonFiniteLossError` before anything changes.
+        ``step=False`` (a burn-in iteration) computes the gradient and its norm but leaves weights and optimizer."""
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"the loss is {loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -178,7 +203,8 @@ class TorchTrainer:
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         if not torch.isfinite(grad_norm):
             raise NonFiniteLossError(f"the gradient norm is {grad_norm.item()}")
-        self.optimizer.step()
+        if step:
+            self.optimizer.step()
         return grad_norm
 
     def close(self) -> None:
@@ -191,6 +217,12 @@ def canonical(config: dict[str, Any]) -> dict[str, Any]:
         return json.loads(json.dumps(config, sort_keys=True))
     except TypeError as error:
         raise TypeError(f"a run config must be JSON-serialisable: {error}") from None
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as its trainer's config class writes it today (:meth:`RunConfig.upgrade`), as JSON reads it."""
+    owner = RunConfig._BY_ALGO.get(config.get("algo")) if isinstance(config, dict) else None
+    return canonical(owner.upgrade(config)) if owner is not None else config
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
@@ -231,7 +263,7 @@ class RunDir:
         if not config_file.is_file():
             raise RunError(f"{path} is not a run directory: it has no {CONFIG_FILE}")
         try:
-            return json.loads(config_file.read_text())
+            return upgrade_config(json.loads(config_file.read_text()))
         except json.JSONDecodeError as error:
             raise RunError(f"{config_file} is not valid JSON ({error}); the run directory is damaged") from None
 
@@ -374,7 +406,8 @@ class RunDir:
         for key in ("config", "iteration", "episodes", "wall_time", "trainer"):
             if key not in payload:
                 raise CheckpointError(f"checkpoint {self.checkpoint_path} lacks {key!r}; it was not written by a run")
-        diff = config_differences(json.loads(payload["config"]), self.config, ignore=self.resumable_fields)
+        diff = config_differences(upgrade_config(json.loads(payload["config"])), self.config,
+                                  ignore=self.resumable_fields)
         if diff:
             raise CheckpointError(
                 f"checkpoint {self.checkpoint_path} was written by a run with another config than {CONFIG_FILE} "

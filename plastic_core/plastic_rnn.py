@@ -43,7 +43,7 @@ from torch.autograd.function import once_differentiable
 
 from plastic_core.base import State, check_choice, check_positive_real
 from plastic_core.registry import register_core
-from plastic_core.rnn import ProjectedInputCore, uniform_init_
+from plastic_core.rnn import ProjectedInputCore, recurrent_init_
 
 ALPHA_KINDS = ("connection", "neuron", "scalar")
 MODULATION_KINDS = ("scalar", "fanout")
@@ -133,20 +133,22 @@ class HebbianRNN(ProjectedInputCore):
     Parameters: ``w_in`` (``nn.Linear``: W_in (N, I), b (N,)), ``w`` (N, N) and ``alpha`` of shape (N, N) for
     ``alpha="connection"``, (N, 1) for ``"neuron"`` (one per postsynaptic neuron j) or (1, 1) for ``"scalar"``;
     both indexed [j, i] (row postsynaptic). State: ``h`` (B, N) and ``hebb`` (B, N, N), zeros at episode start.
+    ``init``: how w and alpha start, "uniform" (U(±1/sqrt(N)), default) or "paper" (0.01 U[0, 1), the
+    Backpropamine code).
     """
 
     fused = True  # unroll through plastic_core.fused; False: the per-step autograd graph of ``step``
 
     def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float | None = 1.0,
-                 allow_unclipped: bool = False) -> None:
+                 allow_unclipped: bool = False, init: str = "uniform") -> None:
         super().__init__(input_size, hidden_size)
         check_choice("alpha", alpha, ALPHA_KINDS)
         self.alpha_kind = alpha
         self.clip = check_clip(clip, allow_unclipped, f"the {type(self).__name__} core")
         n = hidden_size
         alpha_shape = {"connection": (n, n), "neuron": (n, 1), "scalar": (1, 1)}[alpha]
-        self.w = nn.Parameter(uniform_init_(torch.empty(n, n), n))
-        self.alpha = nn.Parameter(uniform_init_(torch.empty(alpha_shape), n))
+        self.w = nn.Parameter(recurrent_init_(torch.empty(n, n), n, init))
+        self.alpha = nn.Parameter(recurrent_init_(torch.empty(alpha_shape), n, init))
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         n = self.hidden_size
@@ -231,9 +233,9 @@ class PlasticRNN(HebbianRNN):
     """
 
     def __init__(self, input_size: int, hidden_size: int, rule: str = "decay", alpha: str = "connection",
-                 clip: float | None = 1.0, eta_init: float = 0.1) -> None:
+                 clip: float | None = 1.0, eta_init: float = 0.1, init: str = "uniform") -> None:
         check_choice("rule", rule, PLASTIC_RULES)
-        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, allow_unclipped=rule != "clip")
+        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, allow_unclipped=rule != "clip", init=init)
         self.rule = rule
         self.eta = nn.Parameter(torch.tensor(check_eta(eta_init)))
 
@@ -269,9 +271,9 @@ class ModulatedRNN(HebbianRNN):
     """
 
     def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float = 1.0,
-                 modulation: str = "scalar") -> None:
+                 modulation: str = "scalar", init: str = "uniform") -> None:
         check_choice("modulation", modulation, MODULATION_KINDS)
-        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip)
+        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, init=init)
         self.modulation_kind = modulation
         self.modulator = nn.Linear(hidden_size, 1)
         self.register_parameter("fanout", nn.Parameter(torch.ones(hidden_size)) if modulation == "fanout" else None)
@@ -307,8 +309,8 @@ class RetroactiveRNN(ModulatedRNN):
     """
 
     def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float = 1.0,
-                 modulation: str = "scalar", eta_init: float = 0.1) -> None:
-        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, modulation=modulation)
+                 modulation: str = "scalar", eta_init: float = 0.1, init: str = "uniform") -> None:
+        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, modulation=modulation, init=init)
         self.eta = nn.Parameter(torch.tensor(check_eta(eta_init)))
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from plastic_core.base import RecurrentCore, State
+from plastic_core.base import RecurrentCore, State, check_choice
 from plastic_core.registry import register_core
 
 
@@ -49,6 +49,19 @@ def uniform_init_(tensor: Tensor, fan_in: int) -> Tensor:
     return nn.init.uniform_(tensor, -bound, bound)
 
 
+# How the recurrent matrices (w, and alpha where there is one) start: "uniform" is nn.RNN's U(±1/sqrt(N));
+# "paper" is the Backpropamine authors' code, 0.01 * U[0, 1) (small and all positive).
+RECURRENT_INITS = ("uniform", "paper")
+
+
+def recurrent_init_(tensor: Tensor, fan_in: int, init: str = "uniform") -> Tensor:
+    """Fill a recurrent matrix (w or alpha) in place by ``init`` (one of ``RECURRENT_INITS``)."""
+    check_choice("init", init, RECURRENT_INITS)
+    if init == "paper":
+        return nn.init.uniform_(tensor, 0.0, 0.01)
+    return uniform_init_(tensor, fan_in)
+
+
 @register_core("rnn")
 class TanhRNN(ProjectedInputCore):
     """Non-plastic Elman RNN::
@@ -57,13 +70,12 @@ class TanhRNN(ProjectedInputCore):
 
     Parameters: ``w_in.weight`` W_in (N, I), ``w_in.bias`` b (N,), ``w`` (N, N) indexed [j, i] (row j
     postsynaptic, column i presynaptic). Parameter count N*I + N + N*N (one bias, unlike ``nn.RNNCell``).
-    State: ``{"h": (B, N)}``, zeros at episode start.
+    State: ``{"h": (B, N)}``, zeros at episode start. ``init``: how w starts (``RECURRENT_INITS``).
     """
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
+    def __init__(self, input_size: int, hidden_size: int, init: str = "uniform") -> None:
         super().__init__(input_size, hidden_size)
-        self.w = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        uniform_init_(self.w, hidden_size)
+        self.w = nn.Parameter(recurrent_init_(torch.empty(hidden_size, hidden_size), hidden_size, init))
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"h": (self.hidden_size,)}

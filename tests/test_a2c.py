@@ -17,8 +17,9 @@ from agents.a2c import (
     reset_seed,
     train,
 )
-from agents.config import ENV_DEFAULTS, A2CConfig, make_config
+from agents.config import A2CConfig, make_config
 from agents.evaluation import evaluate_agent, evaluate_random, mean_confidence_interval
+from agents.presets import DEFAULT_PRESETS
 
 BANDIT = "Plastic/ReversalBandit-v0"
 MAZE = "Plastic/Maze-v0"
@@ -59,7 +60,7 @@ def test_a2c_loss_pieces_by_hand():
     values = torch.tensor([[0.5], [1.0], [1.0]], requires_grad=True)
     rewards = torch.tensor([[1.0], [0.0], [2.0]])
     # returns with gamma 0.5: [1.5, 1, 2] -> advantages [1, 0, 1]
-    loss, parts = a2c_loss(logits, actions, values, rewards, gamma=0.5, value_coef=0.1, entropy_coef=0.03)
+    loss, parts = a2c_loss(logits, actions, values, rewards, gamma=0.5, value_coef=0.1, regulariser_coef=0.03)
     ln2 = math.log(2)
     assert parts["policy_loss"].item() == pytest.approx(2 * ln2 / 3)
     assert parts["value_loss"].item() == pytest.approx(2 / 3)
@@ -105,18 +106,19 @@ def test_mean_confidence_interval():
 # -- config and bad input -----------------------------------------------------------------------------------------
 def test_env_defaults_follow_the_papers():
     maze = make_config(MAZE, "retroactive", episodes=30)
-    assert (maze.batch, maze.hidden, maze.gamma, maze.value_coef, maze.entropy_coef, maze.lr, maze.clip) == (
+    assert (maze.batch, maze.hidden, maze.gamma, maze.value_coef, maze.regulariser_coef, maze.lr, maze.clip) == (
         30, 100, 0.9, 0.1, 0.03, 1e-4, 4.0)
     cue = make_config("Plastic/CueReward-v0", "modulated", episodes=30)
-    assert (cue.hidden, cue.entropy_coef, cue.clip, cue.lr) == (200, 0.1, 2.0, 1e-4)
+    assert (cue.hidden, cue.regulariser_coef, cue.clip, cue.lr) == (200, 0.1, 2.0, 1e-4)
     assert make_config(MAZE, "rnn", episodes=30, lr=1e-3, hidden=None).lr == 1e-3
-    assert set(ENV_DEFAULTS) == {MAZE, "Plastic/CueReward-v0", BANDIT}
+    assert set(DEFAULT_PRESETS) == {MAZE, "Plastic/CueReward-v0", BANDIT}
     assert make_config(MAZE, "rnn", episodes=61, batch=30).iterations == 3
 
 
 @pytest.mark.parametrize("field,value", [
     ("episodes", 0), ("batch", -1), ("hidden", 2.5), ("gamma", 1.5), ("lr", 0.0), ("clip", -1.0),
-    ("entropy_coef", float("nan")), ("n_step", -2), ("seed", -1), ("env_kwargs", "size=9"),
+    ("regulariser_coef", float("nan")), ("regulariser", "l2"), ("adam_eps", 0.0), ("burn_in", -1), ("n_step", -2),
+    ("seed", -1), ("env_kwargs", "size=9"),
 ])
 def test_config_rejects_bad_values(field, value):
     with pytest.raises((ValueError, TypeError), match=field):
@@ -188,7 +190,7 @@ def test_a2c_learns_the_reversal_bandit(tmp_path):
     env_kwargs = {"p_choices": [0.1, 0.9], "episode_length": 50}
     # lr 3e-3: the rnn learns ~2.5x faster than at the default 1e-3 (which also suits the plastic cores)
     config = make_config(BANDIT, "rnn", episodes=30 * 500, hidden=32, env_kwargs=env_kwargs, seed=0, lr=3e-3)
-    assert (config.entropy_coef, config.batch) == (0.05, 30)  # the bandit defaults
+    assert (config.regulariser_coef, config.batch) == (0.05, 30)  # the bandit defaults
     trainer = A2CTrainer(config)
     for iteration in range(config.iterations):
         trainer.train_iteration(iteration)

@@ -42,7 +42,7 @@ def test_train_writes_a_complete_run(maze_runs, capsys):
     assert len(read_metrics(run)) == 6
     config = json.loads((run / "config.json").read_text())
     assert config["env_kwargs"] == {"size": 7, "episode_length": 15} and config["hidden"] == 8
-    assert config["gamma"] == 0.9 and config["entropy_coef"] == 0.03  # maze defaults fill what was not given
+    assert config["gamma"] == 0.9 and config["regulariser_coef"] == 0.03  # maze defaults fill what was not given
 
 
 def test_train_cli_errors(tmp_path, capsys):
