@@ -132,8 +132,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
         "ours-maze9", "ours: results/maze9.md (9x9 maze, 100 steps, lr 1e-3, plastic = decay rule)",
         MAZE,
-        settings=dict(env_kwargs=dict(size=9, episode_length=100), hidden=32, batch=30, gamma=0.9, value_coef=0.1,
+        settings=dict(env_kwargs=dict(size=9, episode_length=100), batch=30, gamma=0.9, value_coef=0.1,
                       regulariser="entropy", regulariser_coef=0.03, lr=1e-3, clip=4.0),
+        cores={"rnn": dict(hidden=43), "plastic": dict(hidden=32), "modulated": dict(hidden=32),
+               "retroactive": dict(hidden=32)},
     ),
     Preset(
         "ours-cue-reward-1cue", "ours: results/cue_reward.md (1 cue per trial, hidden 50, lr 1e-3, entropy 0.01)",
@@ -146,6 +148,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         CUE_REWARD,
         settings=dict(hidden=100, batch=30, gamma=0.9, value_coef=0.1, regulariser="entropy",
                       regulariser_coef=0.01, lr=3e-4, clip=2.0),
+    ),
+    Preset(
+        "ours-reversal-bandit", "ours: results/bandit_lr1e-3.md (hidden 32, lr 1e-3, entropy 0.05)",
+        BANDIT, settings=dict(hidden=32, batch=30, gamma=0.9, value_coef=0.1, regulariser="entropy",
+                              regulariser_coef=0.05, lr=1e-3, clip=4.0),
     ),
 ]}
 

@@ -296,11 +296,14 @@ class NativeRecurrence:
             None if p is None else p.detach().contiguous() for p in params)
         self.rule, self.alpha, self.fanout = rule, alpha, fanout
         self.keep = (w, alpha, mod_weight, mod_bias, fanout)  # the Params struct points into these
-        self.threads = max(1, torch.get_num_threads())
+        # backward_sequence (one parallel region per sequence) runs on ``threads``; the per-step kernels on
+        # ``step_threads``, lowered where other processes keep cores busy (see ``native.step_threads``)
+        self.threads = native.threads()
+        self.step_threads = native.step_threads(self.threads)
         n = w.shape[0]
         self.params = native.Params(
             B=batch, N=n, kind=native.KINDS[rule.kind], akind=native.ALPHAS[rule.alpha],
-            clipped=int(rule.clip is not None), nthreads=self.threads, c=rule.clip or 0.0,
+            clipped=int(rule.clip is not None), nthreads=self.step_threads, c=rule.clip or 0.0,
             stream=int(batch * n * n * w.element_size() >= native.STREAM_BYTES),
             eta=0.0 if eta is None else float(eta), w=native.ptr(w), alpha=native.ptr(alpha),
             modw=native.ptr(mod_weight), modb=native.ptr(mod_bias), fanout=native.ptr(fanout))
@@ -334,6 +337,7 @@ class NativeRecurrence:
         m0 = hp.new_empty(hp.shape[0], 1) if self.rule.modulated else None
         p = torch.empty_like(hp) if self.rule.alpha != "connection" else None
         ptr = native.ptr
+        self.params.nthreads = self.step_threads
         self._forward(self.pp, ptr(d), ptr(hp), ptr(hebb), ptr(elig), ptr(hebb_out), ptr(elig_out), ptr(h),
                       ptr(m0), ptr(p), ptr(clamp))
         return h, m0, p
@@ -341,6 +345,7 @@ class NativeRecurrence:
     def update(self, h: Tensor, hp: Tensor, m0: Tensor | None, hebb: Tensor, elig: Tensor | None,
                hebb_out: Tensor, elig_out: Tensor | None) -> None:
         ptr = native.ptr
+        self.params.nthreads = self.step_threads
         self._update(self.pp, ptr(h), ptr(hp), ptr(m0), ptr(hebb), ptr(elig), ptr(hebb_out), ptr(elig_out))
 
     def backward_sequence(self, tape: PlasticTape, hs: Tensor, m0s: Tensor | None, clamps: Tensor | None,
@@ -367,6 +372,7 @@ class NativeRecurrence:
             if eligible else None
         connection, fan = self.rule.alpha == "connection", self.fanout is not None
         ptr = native.ptr
+        self.params.nthreads = self.threads
         self._backward_sequence(self.pp, dims, starts_c, hebbs, eligs, ptr(hs), ptr(tape.h0), ptr(m0s),
                                 ptr(clamps), ptr(g_clamps), ptr(g),
                                 ptr(carry), ptr(g_hebb), ptr(g_elig), ptr(grads.alpha) if connection else None,

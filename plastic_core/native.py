@@ -14,9 +14,13 @@ The clip's gradient mask is recomputed from the unclipped value (|u| < c), which
 result; ``-ffp-contract=off`` keeps the forward and backward arithmetic of u identical.
 
 The source is compiled on first use with the system C compiler (``cc``; ``$CC`` overrides) into
-``$PLASTIC_CORE_CACHE`` (default ``~/.cache/plastic_core``), keyed by a hash of source and flags, and loaded with
-ctypes; OpenMP splits the batch across ``torch.get_num_threads()`` threads. ``load()`` returns ``None`` (and the
-eager kernels are used) where no compiler works or ``PLASTIC_CORE_NATIVE=0``.
+``$PLASTIC_CORE_CACHE`` (default ``~/.cache/plastic_core``; where that cannot be written, a per-user folder in the
+temporary directory), keyed by a hash of source, compiler, flags and the CPU's features, and loaded with ctypes; the
+first compile says so on stderr (where, and how long it took). OpenMP splits the batch across ``threads()``
+threads (``torch.get_num_threads()`` capped at the process's CPUs; ``$PLASTIC_CORE_THREADS`` overrides), fewer for
+the per-step kernels where other processes keep cores busy (``step_threads``). ``load()`` returns ``None`` (and
+the eager kernels are used, with a warning giving the compiler's error) where no compiler works or
+``PLASTIC_CORE_NATIVE=0``.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -457,11 +464,93 @@ _libraries: dict[torch.dtype, ctypes.CDLL | None] = {}
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("PLASTIC_CORE_CACHE", Path.home() / ".cache" / "plastic_core"))
+    """Where compiled kernels are kept: ``$PLASTIC_CORE_CACHE``, default ``~/.cache/plastic_core``."""
+    return Path(os.environ.get("PLASTIC_CORE_CACHE") or Path.home() / ".cache" / "plastic_core")
+
+
+def fallback_cache_dir() -> Path:
+    """The cache used where ``cache_dir()`` cannot be written: a per-user folder in the temporary directory."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return Path(tempfile.gettempdir()) / f"plastic_core-{uid}"
 
 
 def enabled() -> bool:
     return os.environ.get("PLASTIC_CORE_NATIVE", "1") not in ("0", "false", "no", "")
+
+
+_CPU_KEYS = ("vendor_id", "cpu family", "model", "flags", "features", "isa", "cpu implementer", "cpu architecture",
+             "cpu variant", "cpu part")
+
+
+def cpu_features() -> str:
+    """What ``-march=native`` depends on, as text: the first CPU's vendor, family, model and feature flags from
+    ``/proc/cpuinfo``; where that is missing or says nothing useful, ``platform.machine()`` and
+    ``platform.processor()``."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        text = ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if sep and key in _CPU_KEYS and key not in found:  # the first CPU's; features sorted against reordering
+            found[key] = " ".join(sorted(value.split())) if key in ("flags", "features", "isa") else value.strip()
+    if not any(k in found for k in ("flags", "features", "isa")):
+        found["platform"] = f"{platform.machine()} {platform.processor()}"
+    return "\n".join(f"{k}: {v}" for k, v in sorted(found.items()))
+
+
+def cache_key(source: str, compiler: str, flags: list[str], features: str) -> str:
+    """The name part of a compiled library: a hash of the source, compiler, flags and the CPU's features (so that a
+    HOME shared by machines with different CPUs never loads a library built with another's ``-march=native``)."""
+    return hashlib.sha256("\n".join([source, compiler, *flags, "--cpu--", features]).encode()).hexdigest()[:16]
+
+
+def _say(text: str, end: str = "\n") -> None:
+    print(text, end=end, file=sys.stderr, flush=True)
+
+
+def _compiler_error(command: list[str], proc: subprocess.CompletedProcess, max_lines: int = 8) -> str:
+    """The compiler's own words, a few lines of them; or, where it printed nothing, the command and its status."""
+    lines = [line for line in (proc.stderr + proc.stdout).strip().splitlines() if line.strip()]
+    if not lines:
+        return f"{shlex.join(command)} exited with status {proc.returncode} and printed nothing"
+    if len(lines) > max_lines:
+        lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more lines)"]
+    return f"{command[0]} exited with status {proc.returncode}:\n" + "\n".join(lines)
+
+
+def _writable_dir(path: Path, private: bool = False) -> Path:
+    """``path``, created if need be; OSError where it cannot be created or written (or, ``private``, is not this
+    user's own folder, closed to others: a folder in a shared temporary directory could be planted)."""
+    path.mkdir(parents=True, exist_ok=True, **({"mode": 0o700} if private else {}))
+    if private and hasattr(os, "getuid"):
+        st = path.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise PermissionError(f"{path} is not a folder of this user's alone")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path} is not writable")
+    return path
+
+
+def _build(compiler: str, flags: list[str], target: Path, label: str) -> None:
+    """Compile SOURCE into ``target`` (atomically: concurrent processes may race here harmlessly), saying so."""
+    _say(f"plastic_core: compiling the native kernels ({label}) into {target.parent} ...", end="")
+    start = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            src, out = Path(tmp) / "plastic.c", Path(tmp) / "plastic.so"
+            src.write_text(SOURCE)
+            command = [compiler, *flags, str(src), "-o", str(out), "-lm"]
+            proc = subprocess.run(command, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"compiling the plastic kernels failed: {_compiler_error(command, proc)}")
+            os.replace(out, target)
+    except BaseException:
+        _say(" failed")
+        raise
+    _say(f" done in {time.perf_counter() - start:.1f} s")
 
 
 def _compile(dtype: torch.dtype) -> ctypes.CDLL:
@@ -471,20 +560,22 @@ def _compile(dtype: torch.dtype) -> ctypes.CDLL:
         raise RuntimeError("no C compiler found (set CC)")
     flags = [*FLAGS, f"-DREAL={real}", f"-DSUFFIX={suffix}", f"-DTANH={tanh}", f"-DABS={abs_}",
              f"-DIS_FLOAT={int(dtype == torch.float32)}"]
-    key = hashlib.sha256("\n".join([SOURCE, compiler, *flags]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"plastic_{suffix}_{key}.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            src, out = Path(tmp) / "plastic.c", Path(tmp) / "plastic.so"
-            src.write_text(SOURCE)
-            proc = subprocess.run([compiler, *flags, str(src), "-o", str(out), "-lm"], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"compiling the plastic kernels failed: {proc.stderr.strip()[-500:]}")
-            os.replace(out, target)  # atomic: concurrent processes may race here harmlessly
+    name = f"plastic_{suffix}_{cache_key(SOURCE, compiler, flags, cpu_features())}.so"
+    primary, fallback = cache_dir(), fallback_cache_dir()
+    target = next((d / name for d in (primary, fallback) if (d / name).exists()), None)
+    if target is None:
+        try:
+            target = _writable_dir(primary) / name
+        except OSError as error:
+            try:
+                target = _writable_dir(fallback, private=True) / name
+            except OSError as error2:
+                raise RuntimeError(f"no writable cache folder: {primary} ({error}), {fallback} ({error2})") from error2
+            _say(f"plastic_core: the cache folder {primary} cannot be written ({error}); using {fallback}")
+        _build(compiler, flags, target, str(dtype).removeprefix("torch."))
     lib = ctypes.CDLL(str(target))
-    for name, n_args in (("forward_step", 11), ("update_step", 8), ("backward_sequence", 20)):
-        fn = getattr(lib, f"{name}_{suffix}")
+    for fn_name, n_args in (("forward_step", 11), ("update_step", 8), ("backward_sequence", 20)):
+        fn = getattr(lib, f"{fn_name}_{suffix}")
         fn.restype, fn.argtypes = None, [ctypes.c_void_p] * n_args  # every argument is a pointer
     return lib
 
@@ -502,6 +593,78 @@ def load(dtype: torch.dtype) -> ctypes.CDLL | None:
                               RuntimeWarning, stacklevel=3)
                 _libraries[dtype] = None
         return _libraries[dtype]
+
+
+def cpus() -> int:
+    """How many CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads() -> int:
+    """OpenMP threads for the kernels that run once per sequence (the backward pass, one long parallel region):
+    ``$PLASTIC_CORE_THREADS`` where set, else ``torch.get_num_threads()`` capped at ``cpus()``."""
+    fixed = os.environ.get("PLASTIC_CORE_THREADS", "").strip()
+    if fixed:
+        if not fixed.isdigit() or int(fixed) < 1:
+            raise ValueError(f"PLASTIC_CORE_THREADS must be a positive integer, got {fixed!r}")
+        return int(fixed)
+    return max(1, min(torch.get_num_threads(), cpus()))
+
+
+_usage: dict[str, float | None] = {"at": None, "busy": None, "ours": None, "free": None}
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds spent so far (all but idle and iowait) on the CPUs this process may run on, from /proc/stat."""
+    try:
+        allowed = os.sched_getaffinity(0)
+        text = Path("/proc/stat").read_text()
+        tick = os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, ValueError):
+        return None
+    busy, seen = 0, 0
+    for line in text.splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            name, *fields = line.split()
+            if int(name[3:]) in allowed and len(fields) >= 5:
+                values = [int(v) for v in fields[:8]]
+                busy += sum(values) - values[3] - values[4]
+                seen += 1
+    return busy / tick if seen else None
+
+
+def free_cores(min_interval: float = 0.1) -> float | None:
+    """Cores of this process's CPUs that other processes left unused since the previous measurement (taken at
+    least ``min_interval`` s before; more recent calls return the last estimate), or ``None`` where unknown (the
+    first call; no /proc/stat)."""
+    now = time.monotonic()
+    if _usage["at"] is not None and now - _usage["at"] < min_interval:
+        return _usage["free"]
+    busy = _busy_seconds()
+    if busy is None:
+        return None
+    t = os.times()
+    ours = t.user + t.system  # all of this process's threads
+    if _usage["at"] is not None:
+        others = max(0.0, (busy - _usage["busy"]) - (ours - _usage["ours"])) / (now - _usage["at"])
+        _usage["free"] = max(0.0, cpus() - others)
+    _usage.update(at=now, busy=busy, ours=ours)
+    return _usage["free"]
+
+
+def step_threads(cap: int) -> int:
+    """OpenMP threads for the kernels called once per time step (``forward_step``, ``update_step``): ``cap``,
+    lowered to the cores that other processes have left free lately (``free_cores``), since each such call is a
+    short parallel region that ends in a barrier: a thread that shares its core with a busy process makes every
+    step wait for it (measured: 3-10x slower than 1 thread beside one busy process on 2 cores). The forward
+    results do not depend on the thread count (each batch element is computed by one thread)."""
+    if os.environ.get("PLASTIC_CORE_THREADS", "").strip():
+        return cap
+    free = free_cores()
+    return cap if free is None else max(1, min(cap, int(free + 0.5)))
 
 
 def supports(*tensors: Tensor | None) -> bool:
