@@ -20,6 +20,7 @@ the training metrics are the same with or without it).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,14 +320,16 @@ class A2CTrainer(TorchTrainer):
 
 def train(
     config: A2CConfig, out: str | Path, resume: bool = False, progress: bool | None = None, tensorboard: bool = True,
+    on_row: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``config`` in run directory ``out`` (new, or continued with ``resume``); returns the logged rows."""
+    """Train ``config`` in run directory ``out`` (new, or continued with ``resume``); returns the logged rows.
+    ``on_row`` is called with each metrics row as it is logged (plastic-sweep --search reports them to Ray Tune)."""
     trainer = A2CTrainer(config)  # bad env/core errors before anything is written
     try:
         run = RunDir.open(out, config.to_dict(), RESUMABLE_FIELDS, resume)
         record_session(run.path, trainer.model, config.device, resume, run.resumed_from)  # run.json; never raises
         return train_loop(run, trainer, config.iterations, config.checkpoint_every, resume=resume,
-                          progress=progress, tensorboard=tensorboard)
+                          progress=progress, tensorboard=tensorboard, on_row=on_row)
     finally:
         trainer.close()
 

@@ -35,6 +35,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
@@ -460,6 +461,7 @@ def train_loop(
     progress: bool | None = None,
     reward_key: str = "reward_mean",
     tensorboard: bool = True,
+    on_row: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``trainer`` for ``iterations`` iterations in ``run``; returns the rows logged by this call.
 
@@ -469,12 +471,13 @@ def train_loop(
     Raises :class:`NonFiniteLossError` when the loss becomes NaN or infinite (no checkpoint is written then), and
     :class:`RunInterrupted` after SIGINT / SIGTERM, once the current iteration is checkpointed. A new run that
     fails before its first checkpoint is removed again (:meth:`RunDir.discard`), so the same command can re-run.
-    The run's lock is released on the way out.
+    The run's lock is released on the way out. ``on_row`` (e.g. a Ray Tune reporter) is called with each row right
+    after it is logged.
     """
     try:
         with StopSignals() as stop:
             return _train_iterations(run, trainer, iterations, checkpoint_every, resume, progress, reward_key,
-                                     tensorboard, stop)
+                                     tensorboard, stop, on_row)
     except BaseException:
         run.discard()
         raise
@@ -484,7 +487,8 @@ def train_loop(
 
 def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint_every: int, resume: bool,
                       progress: bool | None, reward_key: str, tensorboard: bool,
-                      stop: StopSignals) -> list[dict[str, float]]:
+                      stop: StopSignals, on_row: Callable[[dict[str, float]], None] | None = None
+                      ) -> list[dict[str, float]]:
     start, episodes, wall_before, last_good = 0, 0, 0.0, None
     payload = (run.resumed_from if run.resumed_from is not None else run.load_checkpoint()) if resume else None
     if payload is not None:
@@ -513,6 +517,8 @@ def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint
                 row = {"iteration": iteration + 1, "episodes": episodes, **stats, "wall_time": wall_time}
                 log.write(row)
                 rows.append(row)
+                if on_row is not None:
+                    on_row(row)
                 reward = stats.get(reward_key)
                 if reward is not None and math.isfinite(reward):
                     running = reward if running is None else 0.95 * running + 0.05 * reward
