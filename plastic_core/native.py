@@ -16,27 +16,37 @@ result; ``-ffp-contract=off`` keeps the forward and backward arithmetic of u ide
 The source is compiled on first use with the system C compiler (``cc``; ``$CC`` overrides) into
 ``$PLASTIC_CORE_CACHE`` (default ``~/.cache/plastic_core``; where that cannot be written, a per-user folder in the
 temporary directory), keyed by a hash of source, compiler, flags and the CPU's features, and loaded with ctypes; the
-first compile says so on stderr (where, and how long it took). OpenMP splits the batch across ``threads()``
-threads (``torch.get_num_threads()`` capped at the process's CPUs; ``$PLASTIC_CORE_THREADS`` overrides), fewer for
-the per-step kernels where other processes keep cores busy (``step_threads``). ``load()`` returns ``None`` (and
-the eager kernels are used, with a warning giving the compiler's error) where no compiler works or
-``PLASTIC_CORE_NATIVE=0``.
+first compile says so on stderr (where, and how long it took). The cache verifies what it loads: each build writes
+the sha256 of its library beside it (``<name>.so.sha256``, after the library is in place); a cached library is
+loaded only where that digest matches and it holds every kernel, and is otherwise (truncated, empty, foreign, no
+digest, not loadable) rebuilt once, said in one line on stderr. Builds run in their own folders
+(``build-<host>-<pid>-*``) and move the library and its digest into place with ``os.replace``, so that concurrent
+processes never load a partly written file; the folders of killed compiles are removed later.
+
+OpenMP splits the batch across ``threads()`` threads (``torch.get_num_threads()`` capped at the process's CPUs;
+``$PLASTIC_CORE_THREADS`` overrides), fewer for the per-step kernels where other processes keep cores busy
+(``step_threads``). ``load()`` returns ``None`` (and the eager kernels are used, with a warning giving the
+compiler's error) where no compiler works (a rebuild included) or ``PLASTIC_CORE_NATIVE=0``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
 import platform
+import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -450,6 +460,13 @@ void FN(backward_sequence)(const Params *P, const long *dims, const long *starts
 
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-fopenmp"]
 VARIANTS = {torch.float32: ("float", "f32", "tanhf", "fabsf"), torch.float64: ("double", "f64", "tanh", "fabs")}
+# the kernels the wrapper binds (name without the dtype suffix, number of arguments: every one a pointer)
+KERNELS = (("forward_step", 11), ("update_step", 8), ("backward_sequence", 20))
+DIGEST_SUFFIX = ".sha256"  # beside each library: the sha256 of its bytes, in the format of sha256sum
+# a build folder is taken for a killed compile's once this old (where its process cannot be asked: another host's,
+# or an earlier version's ``tmp*`` folder); one of this host whose process is alive, only after a day (pid reused)
+STALE_SECONDS = 600.0
+STALE_LIVE_SECONDS = 86400.0
 
 
 class Params(ctypes.Structure):
@@ -461,6 +478,7 @@ class Params(ctypes.Structure):
 
 _lock = threading.Lock()
 _libraries: dict[torch.dtype, ctypes.CDLL | None] = {}
+_cleaned: set[Path] = set()  # the cache folders already rid of stale build folders by this process
 
 
 def cache_dir() -> Path:
@@ -534,23 +552,192 @@ def _writable_dir(path: Path, private: bool = False) -> Path:
     return path
 
 
-def _build(compiler: str, flags: list[str], target: Path, label: str) -> None:
-    """Compile SOURCE into ``target`` (atomically: concurrent processes may race here harmlessly), saying so."""
-    _say(f"plastic_core: compiling the native kernels ({label}) into {target.parent} ...", end="")
+def build_prefix(host: str | None = None, pid: int | None = None) -> str:
+    """How the name of a build folder starts: ``build-<host>-<pid>-`` (this host and process by default), so that
+    the folder of a killed compile can be told from one in progress."""
+    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname() if host is None else host) or "_"
+    return f"build-{host}-{os.getpid() if pid is None else pid}-"
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill would end it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: someone else's, alive
+        return True
+    return True
+
+
+_OLD_BUILD = re.compile(r"tmp[a-z0-9_]{8}")  # tempfile.TemporaryDirectory's names: the build folders of before
+
+
+def _stale(entry: os.DirEntry, now: float, host: str) -> bool:
+    """Whether ``entry`` is the build folder of a compile that was killed (its process gone, or long ago)."""
+    try:
+        if not entry.is_dir(follow_symlinks=False):
+            return False
+        age = now - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return False
+    if entry.name.startswith("build-"):
+        parts = entry.name.removeprefix("build-").split("-")
+        if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
+            return not _alive(int(parts[1])) or age > STALE_LIVE_SECONDS
+        return age > STALE_SECONDS
+    if _OLD_BUILD.fullmatch(entry.name) and age > STALE_SECONDS:
+        try:
+            return set(os.listdir(entry.path)) <= {"plastic.c", "plastic.so"}
+        except OSError:
+            return False
+    return False
+
+
+def _clean_stale(folder: Path) -> None:
+    """Remove the build folders that killed compiles left in ``folder`` (once per process and folder)."""
+    if folder in _cleaned:
+        return
+    _cleaned.add(folder)
+    host, now = build_prefix(pid=0).split("-")[1], time.time()
+    try:
+        with os.scandir(folder) as entries:
+            stale = [entry.path for entry in entries if _stale(entry, now, host)]
+    except OSError:
+        return
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, exclusive: bool) -> Iterator[None]:
+    """Hold a lock on ``folder`` (flock of the folder itself; none where that cannot be had), exclusive while a
+    build moves its library and digest into place, shared while a load reads both, so that a load never pairs one
+    build's library with another's digest (which would only cost a needless rebuild)."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
+
+
+def digest_path(library: Path) -> Path:
+    """Where the sha256 of ``library`` is kept: ``<name>.so.sha256`` beside it."""
+    return library.with_name(library.name + DIGEST_SUFFIX)
+
+
+def _check(path: Path) -> str | None:
+    """What is wrong with the cached library ``path`` (``None``: its bytes match its digest)."""
+    digest = digest_path(path)
+    with _locked(path.parent, exclusive=False):
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            return f"cannot be read ({error.strerror or error})"
+        try:
+            recorded: str | None = digest.read_text()
+        except FileNotFoundError:
+            recorded = None
+        except (OSError, ValueError) as error:
+            return f"has an unreadable digest {digest.name} ({error})"
+    if not data:
+        return "is empty (0 bytes)"
+    if recorded is None:
+        return f"has no digest {digest.name}"
+    if hashlib.sha256(data).hexdigest() != next(iter(recorded.split()), "").lower():
+        return f"does not match its digest {digest.name} ({len(data)} bytes: truncated or replaced)"
+    return None
+
+
+def _bind(lib: ctypes.CDLL, suffix: str) -> list[str]:
+    """Give the kernels of ``lib`` their signatures; the names of those it lacks."""
+    missing = []
+    for fn_name, n_args in KERNELS:
+        try:
+            fn = getattr(lib, f"{fn_name}_{suffix}")
+        except AttributeError:
+            missing.append(f"{fn_name}_{suffix}")
+            continue
+        fn.restype, fn.argtypes = None, [ctypes.c_void_p] * n_args  # every argument is a pointer
+    return missing
+
+
+def _open(path: Path, suffix: str) -> tuple[ctypes.CDLL | None, str | None]:
+    """The cached library ``path``, loaded only where its digest matches and it holds every kernel; else ``None``
+    and what is wrong with it. (A library replaced between the check and the load is another build's, complete:
+    builds only ever move whole files into place.)"""
+    problem = _check(path)
+    if problem is not None:
+        return None, problem
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as error:
+        return None, f"cannot be loaded ({str(error).removeprefix(f'{path}: ')})"
+    missing = _bind(lib, suffix)
+    if missing:  # it stays loaded (unloading a foreign library is not safe); the rebuild is loaded by another name
+        return None, f"lacks {', '.join(missing)} (not these kernels)"
+    return lib, None
+
+
+def _build(compiler: str, flags: list[str], target: Path, label: str, suffix: str,
+           problem: str | None = None) -> ctypes.CDLL:
+    """Compile SOURCE into ``target`` and load it, saying so (one line; ``problem``: why a cached library is
+    rebuilt). The compile runs in a build folder of its own, beside ``target``; the library is loaded from there
+    (complete, this build's own), then moved into place, then its digest: concurrent processes may race here
+    harmlessly."""
+    folder = target.parent
+    what = f"the native kernels ({label}) into {folder}"
+    _say(f"plastic_core: {problem}; rebuilding {what} ..." if problem else f"plastic_core: compiling {what} ...",
+         end="")
     start = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            src, out = Path(tmp) / "plastic.c", Path(tmp) / "plastic.so"
+        _clean_stale(folder)
+        tmp = Path(tempfile.mkdtemp(prefix=build_prefix(), dir=folder))
+        try:
+            src, out, digest = tmp / "plastic.c", tmp / "plastic.so", tmp / "plastic.so.sha256"
             src.write_text(SOURCE)
             command = [compiler, *flags, str(src), "-o", str(out), "-lm"]
             proc = subprocess.run(command, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"compiling the plastic kernels failed: {_compiler_error(command, proc)}")
-            os.replace(out, target)
+            digest.write_text(f"{hashlib.sha256(out.read_bytes()).hexdigest()}  {target.name}\n")
+            # loaded by this build folder's name: a file no other process writes, and not a name that this process
+            # may have loaded already (a foreign library under ``target``, which dlopen would hand back)
+            lib = ctypes.CDLL(str(out))
+            missing = _bind(lib, suffix)
+            if missing:
+                raise RuntimeError(f"the compiled library lacks {', '.join(missing)}")
+            with _locked(folder, exclusive=True):
+                os.replace(out, target)
+                os.replace(digest, digest_path(target))
+            lib._name = str(target)  # where the loaded file now lies (ctypes shows it in reprs and errors)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         _say(" failed")
         raise
-    _say(f" done in {time.perf_counter() - start:.1f} s")
+    _say(f" {'rebuilt' if problem else 'done'} in {time.perf_counter() - start:.1f} s")
+    return lib
+
+
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` is this user's alone (the fallback folder lies in a shared temporary directory)."""
+    if not hasattr(os, "getuid"):
+        return True
+    try:
+        st = folder.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def _compile(dtype: torch.dtype) -> ctypes.CDLL:
@@ -562,22 +749,25 @@ def _compile(dtype: torch.dtype) -> ctypes.CDLL:
              f"-DIS_FLOAT={int(dtype == torch.float32)}"]
     name = f"plastic_{suffix}_{cache_key(SOURCE, compiler, flags, cpu_features())}.so"
     primary, fallback = cache_dir(), fallback_cache_dir()
-    target = next((d / name for d in (primary, fallback) if (d / name).exists()), None)
-    if target is None:
+    problem = None  # what was wrong with the first cached library found, rebuilt below
+    for folder in (primary, fallback):
+        path = folder / name
+        if not os.path.lexists(path) or (folder == fallback and not _private(folder)):
+            continue
+        _clean_stale(folder)
+        lib, why = _open(path, suffix)
+        if lib is not None:
+            return lib
+        problem = problem or f"{path} {why}"
+    try:
+        target = _writable_dir(primary) / name
+    except OSError as error:
         try:
-            target = _writable_dir(primary) / name
-        except OSError as error:
-            try:
-                target = _writable_dir(fallback, private=True) / name
-            except OSError as error2:
-                raise RuntimeError(f"no writable cache folder: {primary} ({error}), {fallback} ({error2})") from error2
-            _say(f"plastic_core: the cache folder {primary} cannot be written ({error}); using {fallback}")
-        _build(compiler, flags, target, str(dtype).removeprefix("torch."))
-    lib = ctypes.CDLL(str(target))
-    for fn_name, n_args in (("forward_step", 11), ("update_step", 8), ("backward_sequence", 20)):
-        fn = getattr(lib, f"{fn_name}_{suffix}")
-        fn.restype, fn.argtypes = None, [ctypes.c_void_p] * n_args  # every argument is a pointer
-    return lib
+            target = _writable_dir(fallback, private=True) / name
+        except OSError as error2:
+            raise RuntimeError(f"no writable cache folder: {primary} ({error}), {fallback} ({error2})") from error2
+        _say(f"plastic_core: the cache folder {primary} cannot be written ({error}); using {fallback}")
+    return _build(compiler, flags, target, str(dtype).removeprefix("torch."), suffix, problem)
 
 
 def load(dtype: torch.dtype) -> ctypes.CDLL | None:
