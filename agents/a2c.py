@@ -34,7 +34,7 @@ from torch import Tensor, nn
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.config import RESUMABLE_FIELDS, A2CConfig
 from agents.provenance import record_session
-from agents.run import RunDir, TorchTrainer, train_loop
+from agents.run import RunDir, TorchTrainer, check_device, load_weights, train_loop
 from plastic_core import ModulatedRNN, RecurrentCore, State, make_core
 from plastic_core.fused import TracePool, record
 
@@ -336,6 +336,7 @@ def train(
 
 def load_agent(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[ActorCritic, A2CConfig]:
     """The trained agent of a run directory (weights of its last checkpoint) and the run's config."""
+    check_device(str(device))
     run_config = RunDir.read_config(run_dir)
     if run_config.get("algo", "a2c") != "a2c":
         raise ValueError(f"{run_dir} holds a {run_config['algo']!r} run, not an A2C run of this project")
@@ -347,5 +348,5 @@ def load_agent(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     obs_size, n_actions = check_env(env)
     env.close()
     model = build_agent(config, obs_size, n_actions).to(device)
-    model.load_state_dict(payload["trainer"]["model"])
+    load_weights(model, payload, Path(run_dir))
     return model, config

@@ -18,6 +18,9 @@ REGULARISERS = ("entropy", "concentration")
 # metrics; ``eval_every`` only adds the ``eval_reward`` column, and config.json files older than it resume as 0).
 RESUMABLE_FIELDS = ("episodes", "device", "checkpoint_every", "eval_every")
 
+MAX_HIDDEN = 10_000  # hidden units; the papers used 100-200
+MAX_TRACE_BYTES = 16 * 2**30  # memory of one (batch, hidden, hidden) float32 plastic trace: checked before building
+
 
 @dataclass
 class A2CConfig(RunConfig):
@@ -53,7 +56,14 @@ class A2CConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self.check_common(dict_fields=("env_kwargs", "core_kwargs"))
-        check_integer("hidden", self.hidden, minimum=1)
+        check_integer("hidden", self.hidden, minimum=1, maximum=MAX_HIDDEN)
+        trace = 4 * self.batch * self.hidden**2
+        if trace > MAX_TRACE_BYTES:
+            raise ValueError(
+                f"hidden {self.hidden} with batch {self.batch} needs about {trace / 2**30:.1f} GiB for the plastic "
+                f"traces alone (batch x hidden^2 x 4 bytes), more than the {MAX_TRACE_BYTES / 2**30:.0f} GiB this "
+                "package allows; lower --hidden or --batch"
+            )
         check_integer("eval_every", self.eval_every, minimum=0)
         check_integer("burn_in", self.burn_in, minimum=0)
         check_choice("regulariser", self.regulariser, REGULARISERS)

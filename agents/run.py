@@ -24,6 +24,7 @@ and its other randomness from generators in the state dict.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import fcntl
 import json
@@ -51,18 +52,100 @@ from agents.checkpoint import (
     remove_stale_temp_files,
     save_checkpoint,
 )
-from agents.logger import METRICS_FILE, MetricsLog
+from agents.logger import METRICS_FILE, MetricsLog, parse_metrics, repair_metrics, verify_metrics
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOCK_FILE = "run.lock"
+MAX_BATCH = 100_000  # episodes per iteration: far beyond any setting of the papers, well before memory runs out
+MAX_CONFIG_DEPTH = 32  # nesting of config.json (deeper is damage, not settings)
 
 
-def check_integer(name: str, value: Any, minimum: int) -> None:
-    """``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum``."""
+@dataclasses.dataclass(frozen=True)
+class ResumePolicy:
+    """How a resume treats what it cannot continue exactly (the CLI's ``--allow-nonexact``, ``--repair-metrics``)."""
+
+    allow_nonexact: bool = False  # continue with another thread count / device / kernel path (metrics will differ)
+    repair_metrics: bool = False  # rebuild metrics.csv from the checkpoint's copy of the rows it covers
+
+
+_RESUME_POLICY: contextvars.ContextVar[ResumePolicy | None] = contextvars.ContextVar("resume_policy",
+                                                                                      default=None)
+
+
+def _policy() -> ResumePolicy:
+    return _RESUME_POLICY.get() or ResumePolicy()
+
+
+@contextlib.contextmanager
+def resume_policy(allow_nonexact: bool = False, repair_metrics: bool = False):
+    """Within this block, :meth:`RunDir.resume` (and so ``train(..., resume=True)``) follows this policy."""
+    token = _RESUME_POLICY.set(ResumePolicy(bool(allow_nonexact), bool(repair_metrics)))
+    try:
+        yield
+    finally:
+        _RESUME_POLICY.reset(token)
+
+
+def check_integer(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
+    """``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum`` (and at most ``maximum``)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum} (larger sizes would not fit in memory), got {value!r}")
+
+
+def check_device(value: Any, name: str = "device", available: bool = True) -> None:
+    """``ValueError`` unless ``value`` names a torch device (and, with ``available``, one this machine has)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string such as 'cpu' or 'cuda:0', got {value!r}")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{name} {value!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
+    if not available:
+        return
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "has no CUDA support" if torch.version.cuda is None else "sees no GPU"
+            raise ValueError(f"{name} {value!r} is not available: this torch ({torch.__version__}) {why}; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{name} {value!r} is not available: {torch.cuda.device_count()} GPU(s) visible")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} {value!r} is not available on this machine; use cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{name} {value!r} is not supported here; use cpu, cuda or mps")
+
+
+def check_env_id_source(env_id: Any, where: str | os.PathLike, trusted: str | None = None) -> None:
+    """Refuse an env id read from a file (``where``) whose ``module:`` prefix would make gymnasium import a module
+    other than this package's ``envs``; ``trusted`` (the id given on the command line) is allowed as it is."""
+    if env_id is None or env_id == trusted:
+        return
+    if not isinstance(env_id, str):
+        raise RunError(f"{where} has env_id {env_id!r}, not a string; the run directory is damaged")
+    module = env_id.split(":", 1)[0] if ":" in env_id else None
+    if module is not None and module != "envs" and not module.startswith("envs."):
+        raise RunError(
+            f"{where} names env id {env_id!r}, whose prefix {module!r} is a Python module that gymnasium would "
+            f"import; a run directory's files never choose code to run. If you trust it, give --env {env_id!r} "
+            "on the command line"
+        )
+
+
+def config_depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts (iteratively: no recursion limit)."""
+    depth, level = 0, [value]
+    while level:
+        containers = [v for v in level if isinstance(v, (list, dict))]
+        if not containers:
+            break
+        depth += 1
+        if depth > MAX_CONFIG_DEPTH:
+            return depth
+        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
+    return depth
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -108,8 +191,10 @@ class RunConfig:
     def check_common(self, dict_fields: tuple[str, ...] = ("env_kwargs",)) -> None:
         """Validate the fields every run has (counts, seed, ``lr`` and ``clip``, and the keyword-argument dicts
         ``dict_fields``); subclasses call it from ``__post_init__``."""
-        for name in ("episodes", "batch", "checkpoint_every"):
+        for name in ("episodes", "checkpoint_every"):
             check_integer(name, getattr(self, name), minimum=1)
+        check_integer("batch", self.batch, minimum=1, maximum=MAX_BATCH)
+        check_device(getattr(self, "device", "cpu"), available=False)
         check_integer("seed", self.seed, minimum=0)
         for name in ("lr", "clip"):
             check_number(name, getattr(self, name), positive=True)
@@ -258,15 +343,30 @@ class RunDir:
         return self.path / METRICS_FILE
 
     @staticmethod
-    def read_config(path: str | os.PathLike) -> dict[str, Any]:
-        """The ``config.json`` of run directory ``path`` (a clear error when there is none)."""
+    def read_config(path: str | os.PathLike, trusted_env_id: str | None = None) -> dict[str, Any]:
+        """The ``config.json`` of run directory ``path`` (a clear error when there is none, or a damaged one).
+
+        Its ``env_id`` may not name a module outside this package (``module:Env``) unless it is
+        ``trusted_env_id``, the id given on the command line (see :func:`check_env_id_source`)."""
         config_file = Path(path) / CONFIG_FILE
         if not config_file.is_file():
             raise RunError(f"{path} is not a run directory: it has no {CONFIG_FILE}")
+        damaged = (f"the run directory is damaged: restore {CONFIG_FILE} from a backup (checkpoint.pt keeps a copy "
+                   "of the settings under 'config')")
         try:
-            return upgrade_config(json.loads(config_file.read_text()))
-        except json.JSONDecodeError as error:
-            raise RunError(f"{config_file} is not valid JSON ({error}); the run directory is damaged") from None
+            data = json.loads(config_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RunError(f"{config_file} is not valid JSON ({error}); {damaged}") from None
+        except RecursionError:
+            raise RunError(f"{config_file} is nested too deeply to be a config; {damaged}") from None
+        except OSError as error:
+            raise RunError(f"cannot read {config_file}: {error.strerror or error}") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{config_file} holds a JSON {type(data).__name__}, not an object of settings; {damaged}")
+        if config_depth(data) > MAX_CONFIG_DEPTH:
+            raise RunError(f"{config_file} is nested more than {MAX_CONFIG_DEPTH} levels deep; {damaged}")
+        check_env_id_source(data.get("env_id"), config_file, trusted_env_id)
+        return upgrade_config(data)
 
     @classmethod
     def open(
@@ -316,7 +416,7 @@ class RunDir:
         The last checkpoint (if any) is loaded and checked here, before anything is written, and kept in
         ``resumed_from`` for :func:`train_loop`.
         """
-        existing = cls.read_config(path)
+        existing = cls.read_config(path, trusted_env_id=config.get("env_id"))
         run = cls(path, config, resumable_fields)
         diff = config_differences(existing, run.config, ignore=run.resumable_fields)
         if diff:
@@ -327,6 +427,8 @@ class RunDir:
         run.lock()
         try:
             run.resumed_from = run.load_checkpoint()
+            run._check_metrics(run.resumed_from, _policy().repair_metrics)
+            run._check_arithmetic(run.resumed_from, _policy().allow_nonexact)
             if existing != run.config:
                 run._write(CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
             remove_stale_temp_files(run.path)
@@ -334,6 +436,65 @@ class RunDir:
             run.release()
             raise
         return run
+
+    def _check_metrics(self, payload: dict[str, Any] | None, repair: bool) -> None:
+        """``metrics.csv`` must hold the rows the checkpoint covers (exactly); ``repair`` rebuilds them."""
+        hint = ("pass --repair-metrics to rebuild them from the copy the checkpoint keeps (rows after it are "
+                "recomputed), or restore metrics.csv from a backup")
+        if payload is None:
+            try:
+                _, body, _ = parse_metrics(self.metrics_path) if self.metrics_path.exists() else ([], [], False)
+            except ValueError:
+                body = [[]]
+            if body:
+                if repair:
+                    repair_metrics(self.metrics_path, None)
+                    print(f"{self.metrics_path}: no checkpoint, so its {len(body)} rows were dropped; the run "
+                          "starts again at iteration 0", file=sys.stderr)
+                    return
+                raise RunError(
+                    f"cannot resume {self.path}: {self.metrics_path} holds {len(body)} rows but there is no "
+                    f"{CHECKPOINT_FILE}: restore {self.checkpoint_path} from a backup, or pass --repair-metrics to "
+                    "drop the rows and start again at iteration 0"
+                )
+            return
+        record = payload.get("metrics")
+        if record is None:  # a checkpoint from before the metrics record: MetricsLog checks the row count
+            return
+        problem = verify_metrics(self.metrics_path, record)
+        if problem is None:
+            return
+        if not repair:
+            raise RunError(f"cannot resume {self.path}: {problem}; {hint}")
+        try:
+            rows = repair_metrics(self.metrics_path, record)
+        except OSError as error:
+            raise RunError(f"cannot rewrite {self.metrics_path}: {error.strerror or error}") from None
+        print(f"{self.metrics_path}: {problem}; rebuilt its {rows} rows from {self.checkpoint_path}",
+              file=sys.stderr)
+
+    def _check_arithmetic(self, payload: dict[str, Any] | None, allow_nonexact: bool,
+                          kernel: str | None | object = None) -> None:
+        """The thread count, device (and ``kernel`` path, when given) must be those of the checkpoint's session."""
+        recorded = payload.get("arithmetic") if payload is not None else None
+        if not isinstance(recorded, dict):
+            return
+        current = {"threads": torch.get_num_threads(), "device": self.config.get("device")}
+        if kernel is not None:
+            current = {"kernel": None if kernel is _NO_KERNEL else kernel}
+        changed = [f"{key} {recorded[key]!r} -> {value!r}" for key, value in current.items()
+                   if key in recorded and recorded[key] != value]
+        if not changed:
+            return
+        what = "; ".join(changed)
+        if not allow_nonexact:
+            raise RunError(
+                f"cannot resume {self.path} exactly: its checkpoint was written with other arithmetic ({what}), so "
+                "the metrics would differ from an uninterrupted run. Resume with the same --threads / --device, or "
+                "pass --allow-nonexact to continue anyway"
+            )
+        print(f"warning: resuming {self.path} with {what} (--allow-nonexact): from here on the metrics will differ "
+              "from an uninterrupted run", file=sys.stderr)
 
     # -- one writer at a time ---------------------------------------------------------------------------------
     def lock(self) -> None:
@@ -358,8 +519,9 @@ class RunDir:
                 "(Ctrl-C or SIGTERM writes a checkpoint), then --resume"
             ) from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        with contextlib.suppress(OSError):  # who holds it is for messages only (a full disk cannot write it)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
         self._lock_fd = fd
 
     def release(self) -> None:
@@ -389,15 +551,31 @@ class RunDir:
             raise RunError(f"cannot write {self.path / name}: {error.strerror or error}") from None
 
     def save_checkpoint(self, iteration: int, episodes: int, wall_time: float, trainer_state: dict[str, Any],
-                        extra: dict[str, Any] | None = None) -> None:
-        save_checkpoint(self.checkpoint_path, {
+                        extra: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
+                        kernel: str | None = None) -> None:
+        """Write the checkpoint of ``iteration``: ``metrics`` is :meth:`MetricsLog.record` of the rows it covers;
+        the thread count, device and ``kernel`` path are recorded so a resume can tell whether it is exact. A
+        write that fails (disk full) raises :class:`RunError`; the previous checkpoint is left intact."""
+        payload = {
             "config": json.dumps(self.config, sort_keys=True),
             "iteration": iteration,
             "episodes": episodes,
             "wall_time": wall_time,
             "trainer": trainer_state,
             "extra": extra or {},
-        })
+            "arithmetic": {"threads": torch.get_num_threads(), "device": self.config.get("device"),
+                           "kernel": kernel},
+        }
+        if metrics is not None:
+            payload["metrics"] = metrics
+        try:
+            save_checkpoint(self.checkpoint_path, payload)
+        except OSError as error:
+            previous = "the previous checkpoint is intact" if self.checkpoint_path.exists() else "no checkpoint yet"
+            raise RunError(
+                f"cannot write the checkpoint {self.checkpoint_path} of iteration {iteration}: "
+                f"{error.strerror or error}; {previous}. Free some space, then --resume"
+            ) from None
 
     def load_checkpoint(self, map_location: str | Any = "cpu") -> dict[str, Any] | None:
         """The last checkpoint, checked against ``config.json``; ``None`` when the run has none yet."""
@@ -491,8 +669,17 @@ def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint
                       ) -> list[dict[str, float]]:
     start, episodes, wall_before, last_good = 0, 0, 0.0, None
     payload = (run.resumed_from if run.resumed_from is not None else run.load_checkpoint()) if resume else None
+    kernel = _kernel_path(trainer)
     if payload is not None:
-        trainer.load_state_dict(payload["trainer"])
+        run._check_arithmetic(payload, _policy().allow_nonexact,
+                              kernel=_NO_KERNEL if kernel is None else kernel)
+        try:
+            trainer.load_state_dict(payload["trainer"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(
+                f"checkpoint {run.checkpoint_path} does not fit the trainer of {run.path / CONFIG_FILE} "
+                f"({one_line(error)}); it was written by another run or edited"
+            ) from None
         start, episodes, wall_before = payload["iteration"], payload["episodes"], payload["wall_time"]
         last_good = start
     rows: list[dict[str, float]] = []
@@ -500,7 +687,12 @@ def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint
     started = time.perf_counter()
     bar = tqdm(total=iterations, initial=start, unit="it", desc=run.path.name, disable=True if progress is False
                else None if progress is None else False, dynamic_ncols=True)
-    with MetricsLog(run.path, keep_rows=start, tensorboard=tensorboard) as log:
+    try:
+        log = MetricsLog(run.path, keep_rows=start, tensorboard=tensorboard)
+    except OSError as error:
+        raise RunError(f"cannot write {run.metrics_path}: {error.strerror or error}; free some space, then "
+                       "--resume") from None
+    with log:
         try:
             for iteration in range(start, iterations):
                 try:
@@ -515,7 +707,13 @@ def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint
                 episodes += trainer.episodes_per_iteration
                 wall_time = wall_before + time.perf_counter() - started
                 row = {"iteration": iteration + 1, "episodes": episodes, **stats, "wall_time": wall_time}
-                log.write(row)
+                try:
+                    log.write(row)
+                except OSError as error:
+                    kept = (f"the last checkpoint (iteration {last_good}) is intact" if last_good is not None
+                            else "no checkpoint had been written yet")
+                    raise RunError(f"cannot write {run.metrics_path}: {error.strerror or error}; {kept}. Free some "
+                                   "space, then --resume") from None
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)
@@ -527,10 +725,42 @@ def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint
                 last = iteration + 1 == iterations
                 if (iteration + 1) % checkpoint_every == 0 or last or stop.received:
                     run.save_checkpoint(iteration + 1, episodes, wall_time, trainer.state_dict(),
-                                        extra={"running_reward": running})
+                                        extra={"running_reward": running}, metrics=log.record(), kernel=kernel)
                     last_good = iteration + 1
                 if stop.received and not last:
                     raise RunInterrupted(stop.received, iteration + 1, run.path)
         finally:
             bar.close()
     return rows
+
+
+_NO_KERNEL = object()  # the trainer has no fused plastic core (kernel path None): compared as such
+
+
+def _kernel_path(trainer: Any) -> str | None:
+    """"native" / "eager": the kernels the trainer's model runs on (``None`` without a fused core or model)."""
+    try:
+        from agents.provenance import kernel_path
+
+        return kernel_path(getattr(trainer, "model", None))
+    except Exception:  # provenance only: never stops a run
+        return None
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error message as one line: line breaks joined with '; ', control characters (ANSI escapes...) escaped."""
+    text = str(error).strip()
+    text = "; ".join(part.strip() for part in text.splitlines() if part.strip())
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def load_weights(model: nn.Module, payload: dict[str, Any], run_dir: Path) -> None:
+    """Load a checkpoint's ``trainer.model`` weights into ``model``, or a one-line :class:`CheckpointError` when
+    they do not fit it (shapes or names that differ from what the run's config builds)."""
+    try:
+        model.load_state_dict(payload["trainer"]["model"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(
+            f"checkpoint {run_dir / CHECKPOINT_FILE} does not fit the model of {run_dir / CONFIG_FILE} "
+            f"({one_line(error)}); it was written by another run or edited"
+        ) from None

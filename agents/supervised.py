@@ -31,7 +31,7 @@ import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.a2c import reset_seed
 from agents.evaluation import mean_confidence_interval
 from agents.provenance import record_session
-from agents.run import RunConfig, RunDir, TorchTrainer, train_loop
+from agents.run import RunConfig, RunDir, TorchTrainer, check_device, load_weights, train_loop
 from agents.supervised_models import SupervisedModel, build_model, default_model
 from envs.supervised.base import SupervisedVectorEnv
 from envs.supervised.losses import torch_step_loss
@@ -228,6 +228,7 @@ def train_supervised(
 def load_supervised_model(run_dir: str | Path, device: str | torch.device = "cpu"
                           ) -> tuple[SupervisedModel, SupervisedConfig]:
     """The trained model of a supervised run directory (weights of its last checkpoint) and its config."""
+    check_device(str(device))
     run_config = RunDir.read_config(run_dir)
     if run_config.get("algo") != "supervised":
         raise ValueError(f"{run_dir} holds a {run_config.get('algo', 'a2c')!r} run, not a supervised run")
@@ -238,7 +239,7 @@ def load_supervised_model(run_dir: str | Path, device: str | torch.device = "cpu
     env = make_supervised_env(config.env_id, 1, config.env_kwargs, config.data)
     model = build_model(config.model, env.task, **config.model_kwargs).to(device)
     env.close()
-    model.load_state_dict(payload["trainer"]["model"])
+    load_weights(model, payload, Path(run_dir))
     return model, config
 
 

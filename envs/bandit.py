@@ -126,7 +126,7 @@ class ReversalBanditBatch(EpisodeBatch):
     reversal (B, T + 1) bool."""
 
     def __init__(self, config: ReversalBanditConfig, num_envs: int) -> None:
-        super().__init__(num_envs, config.episode_length)
+        super().__init__(num_envs, config.episode_length, bytes_per_step=17 + 17 * config.n_arms)
         self.config = config
         self.n_actions = config.n_arms
         T, k = config.episode_length, config.n_arms

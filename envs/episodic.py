@@ -29,6 +29,36 @@ from gymnasium.vector.utils import batch_space
 from envs.meta_rl import check_action, check_actions, meta_features
 
 RENDER_MODES = ["ansi", "rgb_array"]
+MAX_EPISODE_LENGTH = 100_000  # steps (the A2C trainer gives up on episodes longer than this anyway)
+MAX_NUM_ENVS = 100_000
+MAX_TABLE_BYTES = 8 * 2**30  # the episodes' (B, T + 1, ...) tables, checked before they are allocated
+
+
+def check_sizes(num_envs: int, episode_length: int, bytes_per_step: int) -> None:
+    """``ValueError`` (with the numbers) when B episodes of T steps are too many or too large to allocate."""
+    if num_envs > MAX_NUM_ENVS:
+        raise ValueError(f"num_envs must be at most {MAX_NUM_ENVS}, got {num_envs}")
+    if episode_length > MAX_EPISODE_LENGTH:
+        raise ValueError(f"episode_length must be at most {MAX_EPISODE_LENGTH}, got {episode_length}")
+    need = num_envs * (episode_length + 1) * bytes_per_step
+    if need > MAX_TABLE_BYTES:
+        raise ValueError(
+            f"{num_envs} episodes of {episode_length} steps need about {need / 2**30:.1f} GiB of episode tables, more "
+            f"than the {MAX_TABLE_BYTES / 2**30:.0f} GiB allowed; lower num_envs (--batch) or episode_length"
+        )
+
+
+def check_actions_as_given(actions: object, n_actions: int, num_envs: int) -> np.ndarray:
+    """:func:`envs.meta_rl.check_actions`, but an out-of-range float action is reported as given (1e+20), not as
+    the integer it would wrap to."""
+    arr = np.asarray(actions)
+    if arr.shape == (num_envs,) and np.issubdtype(arr.dtype, np.floating):
+        bad = np.isfinite(arr) & ((arr < 0) | (arr >= n_actions))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"action {float(arr[i])!r} of env {i} is out of range: valid actions are "
+                             f"0..{n_actions - 1}")
+    return check_actions(actions, n_actions, num_envs)
 
 
 def check_int_arg(name: str, value: object, minimum: int) -> int:
@@ -67,7 +97,8 @@ class EpisodeBatch(abc.ABC):
     n_actions: int
     reward_range: tuple[float, float]
 
-    def __init__(self, num_envs: int, episode_length: int) -> None:
+    def __init__(self, num_envs: int, episode_length: int, bytes_per_step: int = 16) -> None:
+        check_sizes(num_envs, episode_length, bytes_per_step)  # before anything is allocated
         self.num_envs = num_envs
         self.episode_length = episode_length
         self.rows = np.arange(num_envs)
@@ -274,7 +305,7 @@ class EpisodicVectorEnv(VectorEnv):
     def step(self, actions: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        actions = check_actions(actions, self._batch.n_actions, self.num_envs)
+        actions = check_actions_as_given(actions, self._batch.n_actions, self.num_envs)
         # Every row is stepped (rows waiting for autoreset sit at t = T on padding); those rows are then reloaded.
         rewards = self._batch.step(actions)
         infos: dict[str, Any] = {}

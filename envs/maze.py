@@ -32,7 +32,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs import maze_render
-from envs.meta_rl import check_action, check_actions, meta_features
+from envs.episodic import check_actions_as_given, check_sizes
+from envs.meta_rl import check_action, meta_features
 
 ACTION_NAMES = ("up", "down", "left", "right")
 ACTION_DELTAS = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)  # (row, col) per action
@@ -41,6 +42,7 @@ N_VIEW = 9  # the 3x3 neighbourhood
 META = N_VIEW + 1  # index of the first meta-RL input (bias); index N_VIEW is the unused input, always 0
 OBS_SIZE = META + 3 + N_ACTIONS
 RENDER_FPS = 8
+MAX_SIZE = 1001
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,12 @@ class MazeConfig:
 
     def __post_init__(self) -> None:
         _check_int("size", self.size, minimum=5)
+        if self.size > MAX_SIZE:
+            raise ValueError(f"size must be at most {MAX_SIZE} (its lookup tables grow as size^2), got {self.size}")
         if self.size % 2 == 0:
             raise ValueError(f"size must be odd (walls sit on the cells with even row and column), got {self.size}")
         _check_int("episode_length", self.episode_length, minimum=1)
+        check_sizes(1, self.episode_length, 8)
         _check_real("wall_penalty", self.wall_penalty, "a finite number >= 0", lambda v: v >= 0)
         _check_real("reward_value", self.reward_value, "a finite number > 0", lambda v: v > 0)
         object.__setattr__(self, "wall_penalty", float(self.wall_penalty))
@@ -286,6 +291,7 @@ class MazeVectorEnv(VectorEnv):
         _check_int("num_envs", num_envs, minimum=1)
         self.num_envs = int(num_envs)
         self.config = MazeConfig(size, episode_length, wall_penalty, reward_value)
+        check_sizes(self.num_envs, self.config.episode_length, 8)  # the (B, T) teleport table
         self.layout = MazeLayout(size)
         self.render_mode = _check_render_mode(render_mode, self.metadata["render_modes"])
         self.single_observation_space = maze_observation_space(self.config)
@@ -369,7 +375,7 @@ class MazeVectorEnv(VectorEnv):
         self._autoreset[idx] = False
 
     def step(self, actions: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        actions = check_actions(actions, N_ACTIONS, self.num_envs)
+        actions = check_actions_as_given(actions, N_ACTIONS, self.num_envs)
         if not self._started:
             raise RuntimeError("call reset() before step()")
         # All sub-envs take the step; those that truncated last step are then reset (NEXT_STEP autoreset), which

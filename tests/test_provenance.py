@@ -134,6 +134,12 @@ def test_old_runs_resume_with_new_columns(tmp_path):
         writer = csv.DictWriter(f, keep, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    # ... and its checkpoint from before the metrics record (a new checkpoint would refuse the edited rows)
+    from agents.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(out / "checkpoint.pt")
+    del payload["metrics"], payload["arithmetic"]
+    save_checkpoint(out / "checkpoint.pt", payload)
     tiny_run(out, "--resume", "--eval-every", "1", episodes=24)
     logged = read_metrics(out)
     assert [row["iteration"] for row in logged] == [1, 2, 3, 4, 5, 6]

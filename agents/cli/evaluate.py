@@ -44,10 +44,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from agents.a2c import load_agent
     from agents.evaluation import evaluate_agent, evaluate_random, mean_confidence_interval
-    from agents.run import RunDir
+    from agents.run import RunDir, check_device, one_line
 
     torch.set_num_threads(1)
     try:
+        check_device(args.device)
         if args.run is not None:
             run_config = RunDir.read_config(args.run)
             env_id, env_kwargs = run_config.get("env_id"), run_config.get("env_kwargs", {})
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             rewards = evaluate_agent(model, env_id, args.episodes, env_kwargs, seed=args.seed, batch=args.batch,
                                      greedy=args.greedy)
             policy = f"{config.core} core" + (", greedy" if args.greedy else "")
-    except (ValueError, TypeError) as error:
-        print(f"plastic-evaluate: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"plastic-evaluate: error: {one_line(error)}", file=sys.stderr)
         return 2
     mean, lo, hi = mean_confidence_interval(rewards)
     result = {

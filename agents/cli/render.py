@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from agents.a2c import load_agent, make_vector_env
+    from agents.run import one_line
     from envs import maze_render
     from envs.maze import maze_walls
 
@@ -154,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             frames = list(frames)
             write_video(args.out, frames, args.fps)
-    except (ValueError, TypeError, RuntimeError) as error:
-        print(f"plastic-render: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, RuntimeError, OSError) as error:
+        print(f"plastic-render: error: {one_line(error)}", file=sys.stderr)
         return 2
     total, found = episode["rewards"].sum(), int(episode["hits"].sum())
     where = f"wrote {args.out} ({len(frames)} frames)" if args.out else "shown"

@@ -8,12 +8,22 @@ supplies every field not given again (RunDir.resume then checks that the given o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agents.run import NonFiniteLossError, RunDir, RunInterrupted
+from agents.checkpoint import RunError
+from agents.run import (
+    NonFiniteLossError,
+    RunDir,
+    RunInterrupted,
+    canonical,
+    config_differences,
+    one_line,
+    resume_policy,
+)
 
 
 def json_object(text: str) -> dict:
@@ -42,21 +52,37 @@ def add_run_arguments(p: argparse.ArgumentParser, env_help: str, env_kwargs_exam
     p.add_argument("--clip", type=float, help="gradient-norm clip")
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default 50)")
     p.add_argument("--device", help="torch device (default cpu)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; recorded: a resume "
+                   "with another count is refused, see --allow-nonexact)")
+    p.add_argument("--allow-nonexact", action="store_true",
+                   help="with --resume: continue even with another thread count, device or kernel path than the "
+                        "checkpoint's (the metrics will then differ from an uninterrupted run)")
+    p.add_argument("--repair-metrics", action="store_true",
+                   help="with --resume: rebuild metrics.csv from the copy of its rows that the checkpoint keeps when "
+                        "it was emptied, cut or edited (instead of refusing to resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
     return p
 
 
-def run_settings(args: argparse.Namespace, fields: Mapping[str, str], required: Sequence[str]) -> dict[str, Any]:
+def run_settings(args: argparse.Namespace, fields: Mapping[str, str], required: Sequence[str],
+                 resumable: Sequence[str] | None = None) -> dict[str, Any]:
     """Config fields from ``args`` (``fields``: flag destination -> config field; flags not given are left out).
 
-    With ``--resume`` they are laid over the run's own config.json; otherwise every flag in ``required`` must be
-    given (a ValueError names the missing ones).
+    With ``--resume`` they are laid over the run's own config.json (an env id given with ``--env`` may name a
+    module of its own), and with ``resumable`` a given field outside it that differs is refused here, before
+    anything is built or allocated; otherwise every flag in ``required`` must be given (a ValueError names the
+    missing ones).
     """
     given = {fields[name]: value for name, value in vars(args).items() if name in fields and value is not None}
     if args.resume:
-        return {**RunDir.read_config(args.out), **given}
+        existing = RunDir.read_config(args.out, trusted_env_id=given.get("env_id"))
+        if resumable is not None:
+            diff = config_differences(existing, canonical({**existing, **given}), ignore=tuple(resumable))
+            if diff:
+                raise RunError(f"cannot resume {args.out}: it holds a run with other settings ({'; '.join(diff)}). "
+                               f"Only {', '.join(resumable)} may change on resume.")
+        return {**existing, **given}
     missing = [f"--{flag.replace('_', '-')}" for flag in required if fields[flag] not in given]
     if missing:
         raise ValueError(f"a new run needs {', '.join(missing)} (or --resume to continue the run in --out)")
@@ -84,5 +110,13 @@ def run_guarded(prog: str, out: str, job: Callable[[], int]) -> int:
               "(from the last checkpoint)", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
         return 2
+
+
+def resume_flags(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The resume policy of ``--allow-nonexact`` / ``--repair-metrics`` (a ValueError without ``--resume``)."""
+    allow, repair = getattr(args, "allow_nonexact", False), getattr(args, "repair_metrics", False)
+    if (allow or repair) and not args.resume:
+        raise ValueError("--allow-nonexact and --repair-metrics apply to --resume only")
+    return resume_policy(allow_nonexact=allow, repair_metrics=repair)

@@ -24,10 +24,10 @@ import sys
 
 from agents.a2c import train
 from agents.cli import train_supervised
-from agents.cli.run_options import add_run_arguments, json_object, run_guarded, run_settings
-from agents.config import REGULARISERS, A2CConfig, make_config
+from agents.cli.run_options import add_run_arguments, json_object, resume_flags, run_guarded, run_settings
+from agents.config import REGULARISERS, RESUMABLE_FIELDS, A2CConfig, make_config
 from agents.presets import load_preset_file, preset_table
-from agents.run import RunDir
+from agents.run import RunDir, check_device, one_line
 from envs import SUPERVISED_ENV_IDS
 
 PROG = "plastic-train"
@@ -105,7 +105,7 @@ def build_config(args: argparse.Namespace) -> A2CConfig:
         if args.preset or args.preset_file:
             raise ValueError("--preset and --preset-file start a run; a resumed run keeps the settings in its "
                              "config.json")
-        config = A2CConfig.from_dict(run_settings(args, FIELDS, required=()))
+        config = A2CConfig.from_dict(run_settings(args, FIELDS, required=(), resumable=RESUMABLE_FIELDS))
         if args.iterations is not None:
             config.episodes = args.iterations * config.batch
         return config
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         supervised = is_supervised(args)
-    except (ValueError, TypeError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
         return 2
     if supervised:
         given = [f"--{name.replace('_', '-')}" for name in A2C_ONLY if getattr(args, name) is not None]
@@ -146,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     def job() -> int:
+        policy = resume_flags(args)
         config = build_config(args)
-        rows = train(config, args.out, resume=args.resume, progress=False if args.no_progress else None,
-                     tensorboard=not args.no_tensorboard)
+        check_device(config.device)
+        with policy:
+            rows = train(config, args.out, resume=args.resume, progress=False if args.no_progress else None,
+                         tensorboard=not args.no_tensorboard)
         if rows:
             last = rows[-1]
             print(f"{args.out}: {int(last['episodes'])} episodes, reward per episode {last['reward_mean']:.3f} "

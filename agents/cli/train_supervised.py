@@ -19,8 +19,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.cli.run_options import add_run_arguments, json_object, run_guarded, run_settings
-from agents.supervised import SupervisedConfig, SupervisedTrainer, evaluate, make_supervised_config, train_supervised
+from agents.cli.run_options import add_run_arguments, json_object, resume_flags, run_guarded, run_settings
+from agents.run import check_device
+from agents.supervised import (
+    RESUMABLE_FIELDS,
+    SupervisedConfig,
+    SupervisedTrainer,
+    evaluate,
+    make_supervised_config,
+    train_supervised,
+)
 
 # flag destination -> SupervisedConfig field
 FIELDS = {
@@ -51,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> SupervisedConfig:
-    settings = run_settings(args, FIELDS, required=("env", "episodes"))
+    settings = run_settings(args, FIELDS, required=("env", "episodes"), resumable=RESUMABLE_FIELDS)
     if args.resume:
         return SupervisedConfig.from_dict(settings)
     env_id, episodes, model = settings.pop("env_id"), settings.pop("episodes"), settings.pop("model", None)
@@ -68,12 +76,15 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(getattr(args, "threads", 1))
 
     def job() -> int:
+        policy = resume_flags(args)
         config = build_config(args)
+        check_device(config.device)
         trainer = SupervisedTrainer(config)
         try:
-            rows = train_supervised(config, args.out, resume=args.resume,
-                                    progress=False if args.no_progress else None,
-                                    tensorboard=not args.no_tensorboard, trainer=trainer)
+            with policy:
+                rows = train_supervised(config, args.out, resume=args.resume,
+                                        progress=False if args.no_progress else None,
+                                        tensorboard=not args.no_tensorboard, trainer=trainer)
             scores = evaluate(trainer, args.eval_episodes) if args.eval_episodes > 0 else None
         finally:
             trainer.close()

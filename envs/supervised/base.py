@@ -28,6 +28,10 @@ from gymnasium.vector.utils import batch_space
 
 from envs.supervised.losses import check_loss_kind, step_loss
 
+MAX_EPISODE_LENGTH = 100_000
+MAX_NUM_ENVS = 100_000
+MAX_BATCH_BYTES = 8 * 2**30  # a batch of whole episodes (inputs, targets, mask), checked before it is allocated
+
 
 # -- argument checks ------------------------------------------------------------------------------------------
 def check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -98,6 +102,8 @@ class SupervisedTask(ABC):
     ) -> None:
         check_loss_kind(loss)
         self.episode_length = check_int("episode_length", episode_length)
+        if self.episode_length > MAX_EPISODE_LENGTH:
+            raise ValueError(f"episode_length must be at most {MAX_EPISODE_LENGTH}, got {self.episode_length}")
         self.obs_dim = check_int("obs_dim", obs_dim)
         self.output_dim = check_int("output_dim", output_dim)
         self.loss = loss
@@ -172,6 +178,21 @@ class _TaskMixin:
         return obs, act
 
 
+def _check_no_options(options: dict[str, Any] | None) -> None:
+    if options:
+        raise ValueError(f"the supervised envs take no reset options, got {sorted(map(str, options))}")
+
+
+def _scored_loss(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, kind: str) -> np.ndarray:
+    """``step_loss * mask`` computed only where the mask is set (elsewhere 0, even for a huge output whose loss
+    is infinite: inf x 0 would be NaN)."""
+    loss = np.zeros(mask.shape, dtype=np.float64)
+    scored = mask != 0
+    if scored.any():
+        loss[scored] = step_loss(outputs[scored], targets[scored], kind) * mask[scored]
+    return loss
+
+
 def _check_render_mode(render_mode: str | None) -> None:
     if render_mode is not None:
         raise ValueError(f"supervised envs have no render modes, got render_mode={render_mode!r}")
@@ -196,6 +217,7 @@ class SupervisedEnv(_TaskMixin, gym.Env[np.ndarray, np.ndarray]):
         self._t = 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        _check_no_options(options)
         super().reset(seed=seed)
         self._episode = self.task.draw(self.np_random)
         self._t = 0
@@ -209,7 +231,7 @@ class SupervisedEnv(_TaskMixin, gym.Env[np.ndarray, np.ndarray]):
         output = check_outputs(action, (self.task.output_dim,))
         t = self._t
         target, mask = self._episode.targets[t], float(self._episode.mask[t])
-        loss = float(step_loss(output, target, self.task.loss)) * mask
+        loss = float(step_loss(output, target, self.task.loss)) * mask if mask != 0 else 0.0
         self._t += 1
         truncated = self._t == self.task.episode_length
         obs = np.zeros(self.task.obs_dim, dtype=np.float32) if truncated else self._episode.inputs[self._t].copy()
@@ -233,7 +255,16 @@ class SupervisedVectorEnv(_TaskMixin, VectorEnv):
         _check_render_mode(render_mode)
         self.render_mode = render_mode
         self.num_envs = check_int("num_envs", num_envs)
+        if self.num_envs > MAX_NUM_ENVS:
+            raise ValueError(f"num_envs must be at most {MAX_NUM_ENVS}, got {self.num_envs}")
         self.task = self.task_class(**task_kwargs)
+        need = 4 * self.num_envs * self.task.episode_length * (self.task.obs_dim + self.task.output_dim + 1)
+        if need > MAX_BATCH_BYTES:
+            raise ValueError(
+                f"{self.num_envs} episodes of {self.task.episode_length} steps need about {need / 2**30:.1f} GiB per "
+                f"batch, more than the {MAX_BATCH_BYTES / 2**30:.0f} GiB allowed; lower num_envs (--batch) or the "
+                "episode size"
+            )
         self.single_observation_space, self.single_action_space = self._spaces()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -274,6 +305,7 @@ class SupervisedVectorEnv(_TaskMixin, VectorEnv):
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        _check_no_options(options)
         self._episode = self.task.draw_batch(self._seed(seed))
         self._t = 0
         return self._episode.inputs[0].copy(), {}
@@ -297,7 +329,7 @@ class SupervisedVectorEnv(_TaskMixin, VectorEnv):
             return obs, np.zeros(B), no_end, no_end.copy(), info
         t = self._t
         target, mask = self._episode.targets[t], self._episode.mask[t]
-        loss = step_loss(outputs, target, self.task.loss) * mask
+        loss = _scored_loss(outputs, target, mask, self.task.loss)
         self._t += 1
         ended = self._t == T
         truncated = np.full(B, ended)

@@ -6,15 +6,20 @@ value, so pixels lie in [-1, 1] (as in the 2018 code).
 - ``"skimage"``: photos shipped inside the scikit-image wheel (no download). Each is converted to gray,
   resized so that its shorter side is 2, 3, 4 and 6 times S, and cut into non-overlapping S x S patches; nearly
   flat patches are dropped. Split by photo: "test" uses ``SKIMAGE_TEST_IMAGES``, "train" the others.
-- a path: a local CIFAR-10 copy (python version), either the ``cifar-10-python.tar.gz`` archive or a folder
-  holding ``data_batch_1..5`` and ``test_batch`` (or a ``cifar-10-batches-py`` folder). Gray = channel mean;
-  resized if S != 32. "train": the five data batches, "test": the test batch.
+- a path: a local CIFAR-10 copy. The binary version (preferred: no pickle at all) is a folder holding
+  ``data_batch_1.bin..5.bin`` and ``test_batch.bin`` (or a ``cifar-10-batches-bin`` folder inside it) or the
+  ``cifar-10-binary.tar.gz`` archive: each record is 1 label byte and 3072 pixel bytes. The python version is the
+  ``cifar-10-python.tar.gz`` archive or a folder holding ``data_batch_1..5`` and ``test_batch`` (or a
+  ``cifar-10-batches-py`` folder); its pickles are read by an unpickler that admits only plain data (dicts,
+  lists, bytes, str, numbers and numpy arrays), so a crafted batch runs no code. Gray = channel mean; resized if
+  S != 32. "train": the five data batches, "test": the test batch.
 - an array (N, S, S) of grayscale images, used as given (then normalised).
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
 import pickle
 import tarfile
@@ -32,6 +37,22 @@ MIN_PATCH_STD = 0.02  # patches flatter than this (pixels in [0, 1]) carry no pi
 SPLITS = ("train", "test", "all")
 CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCHES = ("test_batch",)
+CIFAR_RECORD = 1 + 3 * 32 * 32  # binary version: a label byte, then the pixels
+# the only globals a CIFAR-10 python batch needs: numpy's array reconstruction
+_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "bytearray"),
+}
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Admits plain data only: anything but numpy's array reconstruction (os.system, eval...) is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"it asks for {module}.{name}, which plain image data never needs")
+        return super().find_class(module, name)
 
 
 def normalise_images(images: np.ndarray) -> np.ndarray:
@@ -92,14 +113,39 @@ def skimage_patches(image_size: int = 32, split: str = "train") -> np.ndarray:
     return patches
 
 
+def _binary_batch(data: bytes, where: str) -> dict:
+    if len(data) == 0 or len(data) % CIFAR_RECORD:
+        raise ValueError(f"corrupt CIFAR-10 batch {where}: {len(data)} bytes is not a whole number of "
+                         f"{CIFAR_RECORD}-byte records (1 label byte + 3072 pixel bytes)")
+    return {"data": np.frombuffer(data, dtype=np.uint8).reshape(-1, CIFAR_RECORD)[:, 1:]}
+
+
+def _binary_folder(path: Path) -> Path | None:
+    for folder in (path / "cifar-10-batches-bin", path):
+        if folder.is_dir() and (folder / "test_batch.bin").is_file():
+            return folder
+    return None
+
+
 def _cifar_batches(path: Path, names: tuple[str, ...]) -> list[dict]:
-    """Unpickled CIFAR-10 batches ``names`` from a folder or the .tar.gz archive."""
+    """CIFAR-10 batches ``names`` from a folder or a .tar.gz archive (binary version first)."""
     batches = []
+    binary = _binary_folder(path) if path.is_dir() else None
+    if binary is not None:
+        for name in names:
+            if not (binary / f"{name}.bin").is_file():
+                raise FileNotFoundError(f"CIFAR-10 batch {binary / (name + '.bin')} not found")
+        return [_binary_batch((binary / f"{name}.bin").read_bytes(), str(binary / f"{name}.bin")) for name in names]
     if path.is_file():
         try:
             with tarfile.open(path) as archive:
                 members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
+                binary_archive = all(f"{name}.bin" in members for name in names)
                 for name in names:
+                    if binary_archive:
+                        data = archive.extractfile(members[f"{name}.bin"]).read()
+                        batches.append(_binary_batch(data, f"{path}:{name}.bin"))
+                        continue
                     if name not in members:
                         raise FileNotFoundError(f"CIFAR-10 archive {path} has no {name}")
                     batches.append(_unpickle(archive.extractfile(members[name]).read(), f"{path}:{name}"))
@@ -118,10 +164,15 @@ def _cifar_batches(path: Path, names: tuple[str, ...]) -> list[dict]:
 
 def _unpickle(data: bytes, where: str) -> dict:
     try:
-        batch = pickle.loads(data, encoding="bytes")  # the CIFAR-10 format: a user's own local copy
+        batch = _DataUnpickler(io.BytesIO(data), encoding="bytes").load()  # plain data only: no code runs
         pixels = np.asarray(batch[b"data"], dtype=np.uint8)
+    except pickle.UnpicklingError as err:
+        if "plain image data" in str(err):
+            raise ValueError(f"refusing CIFAR-10 batch {where}: {err}; a data file never runs code. Use the binary "
+                             "version of CIFAR-10 (*.bin) or a fresh copy") from None
+        raise ValueError(f"corrupt CIFAR-10 batch {where}: {err}") from None
     except Exception as err:
-        raise ValueError(f"corrupt CIFAR-10 batch {where}: {err}") from err
+        raise ValueError(f"corrupt CIFAR-10 batch {where}: {err}") from None
     if pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32:
         raise ValueError(f"corrupt CIFAR-10 batch {where}: data has shape {pixels.shape}, expected (N, 3072)")
     return {"data": pixels}
