@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_cores import INPUT, PLASTIC, build, config_id, inputs, random_state
+from cases.cores import INPUT, PLASTIC, build, config_id, inputs, random_state
 
 from plastic_core import make_core, native
 from plastic_core.fused import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_supervised_envs import SMALL  # small versions of every task, keyed by registered id
+from cases.supervised import SMALL  # small versions of every task, keyed by registered id
 
 from agents.logger import read_metrics
 from agents.run import NonFiniteLossError, RunDir, train_loop
@@ -33,7 +33,7 @@ from agents.supervised import (
 from agents.supervised_models import OnlineSGDNetwork, build_model, default_model, model_names
 from envs.supervised.losses import torch_step_loss
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPLETION = "Plastic/PatternCompletion-v0"
 ONE_SHOT = "Plastic/OneShotAssociation-v0"
 REVERSAL = "Plastic/ReversalAssociation-v0"

@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from cases.supervised import SMALL
 from gymnasium.utils.env_checker import check_env
 
 import envs
@@ -19,19 +20,6 @@ from envs.supervised.omniglot_one_shot import OmniglotOneShotTask
 from envs.supervised.pattern_completion import PatternCompletionTask
 from envs.supervised.pattern_memory import PatternMemoryTask
 
-# small versions of every task (the defaults are checked separately), keyed by registered id
-SMALL = {
-    "Plastic/PatternCompletion-v0": {},
-    "Plastic/OneShotAssociation-v0": {},
-    "Plastic/ReversalAssociation-v0": {},
-    "Plastic/PatternMemory-v0": {"n_patterns": 3, "pattern_size": 16, "show_steps": 2, "blank_steps": 1,
-                                 "probe_steps": 2},
-    "Plastic/ImageReconstruction-v0": {"image_size": 8, "show_steps": 2, "blank_steps": 1, "n_repeats": 2,
-                                       "probe_steps": 2},
-    "Plastic/OmniglotOneShot-v0": {"n_way": 3},
-    "Plastic/ContinualSine-v0": {"n_functions": 3, "samples_per_function": 4, "queries_per_function": 2},
-    "Plastic/ContinualOmniglot-v0": {"n_classes": 3, "n_shots": 2, "n_queries": 1},
-}
 IDS = list(SMALL)
 EXPECTED = {  # loss kind and output size of each env at its defaults
     "Plastic/PatternCompletion-v0": ("squared_error", 8, 2),

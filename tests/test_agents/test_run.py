@@ -22,7 +22,7 @@ from agents.config import RESUMABLE_FIELDS, make_config
 from agents.logger import read_metrics
 from agents.run import NonFiniteLossError, RunDir, train_loop
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BANDIT = "Plastic/ReversalBandit-v0"
 
 

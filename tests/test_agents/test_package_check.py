@@ -10,7 +10,7 @@ import pytest
 
 from agents.package_check import check_sibling_package, found_at
 
-OURS = Path(__file__).resolve().parents[1]
+OURS = Path(__file__).resolve().parents[2]
 
 
 def fake_envs(folder: Path) -> Path:

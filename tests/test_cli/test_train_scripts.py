@@ -13,7 +13,7 @@ from agents.cli import compare_sb3, evaluate, plot, reproduce_rl, train
 from agents.cli import render as render_maze
 from agents.logger import read_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAZE_KWARGS = '{"size": 7, "episode_length": 15}'
 
 

@@ -1,0 +1,1 @@
+"""Plain helper modules shared by several test modules (on sys.path through pytest's pythonpath = ["tests"])."""
