@@ -4,23 +4,25 @@
     python scripts/reproduce_supervised.py --tasks memory-plastic memory-lstm --seeds 3 --budget 0.5
     python scripts/reproduce_supervised.py --list
 
-Each task is trained from scratch once per seed (seeds 0..n-1) with scripts/train_supervised.py's trainer, then
-scored on ``--eval-episodes`` fresh episodes with frozen weights (held-out classes / images where the task has
-them). The table gives, per task and metric, the mean over seeds and the 95% t-interval of that mean (half-width
-after ±), each seed's value, the training episodes and the mean wall time of one seed's training.
+Each task is trained from scratch once per seed (seeds 0..n-1) by ``plastic-train-supervised``, every (task, seed)
+one run of the sweep runner (``agents.sweep.runner``: a Ray task on a local cluster of ``-j`` CPUs, or on the
+cluster at ``--address``; finished runs are skipped, unfinished ones resumed), then scored here on
+``--eval-episodes`` fresh episodes with frozen weights (held-out classes / images where the task has them). The
+table gives, per task and metric, the mean over seeds and the 95% t-interval of that mean (half-width after ±),
+each seed's value, the training episodes and the mean wall time of one seed's training.
 ``--budget`` scales every task's number of training episodes (1.0 = the budgets below: seconds to minutes on one
 CPU core for the 2016 tasks; the 2018/2020 rows are small-scale versions, far below the papers' budgets).
-``--runs DIR`` keeps the run directories (and resumes them when run again); by default they go to a temporary
-directory.
+``--runs DIR`` keeps the run directories (and resumes them when run again; on a cluster it must be a folder every
+node mounts); by default they go to a temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +33,17 @@ import torch
 
 from agents.evaluation import mean_confidence_interval
 from agents.logger import read_metrics
-from agents.run import NonFiniteLossError
 from agents.supervised import (
-    SupervisedTrainer,
     episode_scores,
     episode_tensors,
     evaluate,
+    load_supervised_model,
     make_supervised_config,
     make_supervised_env,
-    train_supervised,
 )
 from agents.supervised_models import SupervisedModel
+from agents.sweep.grid import run_state
+from agents.sweep.runner import Job, Outcome, run_jobs
 
 MEMORY = {"pattern_size": 50}  # 2018 memorisation at 50 bits (the paper: 1000) so that it trains on a CPU
 MEMORY_1000 = {"pattern_size": 1000}  # the paper's size: N = 1001, 2,004,003 parameters (fused path)
@@ -218,36 +220,34 @@ def expand(names: list[str]) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def run_task(name: str, task: Task, seed: int, budget: float, eval_episodes: int, runs: Path
-             ) -> tuple[dict[str, float], float, int]:
-    """Train one seed of ``task`` (or resume its run), evaluate it; returns (metrics, wall time, episodes).
-
-    A run whose loss turns NaN or infinite is reported (stderr) and returns no metrics: the table marks that seed
-    as diverged and averages over the others, so one diverged seed does not lose the rest of the table.
-    """
+def train_job(name: str, task: Task, seed: int, budget: float, runs: Path, threads: int) -> tuple[Job | None, int]:
+    """The sweep job that trains one seed of ``task`` (None when its run is already finished), and its episodes."""
     settings = dict(task.settings)
     batch = settings.get("batch") or make_supervised_config(task.env_id, task.model, 1, **settings).batch
     episodes = max(batch, int(round(task.episodes * budget / batch)) * batch)
-    config = make_supervised_config(task.env_id, task.model, episodes, seed=seed, **settings)
+    make_supervised_config(task.env_id, task.model, episodes, seed=seed, **settings)  # bad settings fail here
     out = runs / name / f"seed{seed}"
-    trainer = SupervisedTrainer(config)
-    try:
-        resume = (out / "config.json").exists()
-        started = time.perf_counter()
-        try:
-            train_supervised(config, out, resume=resume, progress=False, tensorboard=False, trainer=trainer)
-        except NonFiniteLossError as error:
-            print(f"{name} seed {seed}: diverged ({error})", file=sys.stderr, flush=True)
-            return {}, time.perf_counter() - started, config.episodes
-        wall = read_metrics(out)[-1]["wall_time"] if resume else time.perf_counter() - started
-        scores = evaluate(trainer, eval_episodes, "test", seed=10_000 + seed)
-        metrics = {key: value for key, value in scores.items()
-                   if key != "episodes" and not key.endswith(("_lo", "_hi"))}
-        if task.extra is not None:
-            metrics.update(task.extra(trainer.model))
-    finally:
-        trainer.close()
-    return metrics, wall, config.episodes
+    flags = ["--threads", str(threads), "--no-progress", "--no-tensorboard"]
+    if run_state(out, episodes) == "done":
+        return None, episodes
+    argv = ["--env", task.env_id, "--model", task.model, "--episodes", str(episodes), "--seed", str(seed),
+            "--out", str(out)]
+    for key, value in settings.items():
+        argv += [f"--{key.replace('_', '-')}", json.dumps(value) if isinstance(value, dict) else str(value)]
+    resume = ["--out", str(out), "--resume", "--episodes", str(episodes)]
+    return Job(f"{name}-s{seed}", out, argv + flags, resume + flags, module="agents.cli.train_supervised",
+               log=runs / "logs" / f"{name}-s{seed}.log"), episodes
+
+
+def score_run(name: str, task: Task, seed: int, eval_episodes: int, runs: Path) -> tuple[dict[str, float], float]:
+    """Frozen-weight scores of one trained seed (``task.extra`` included) and its training wall time."""
+    out = runs / name / f"seed{seed}"
+    model, config = load_supervised_model(out)
+    scores = evaluate(model, eval_episodes, "test", config=config, seed=10_000 + seed)
+    metrics = {key: value for key, value in scores.items() if key != "episodes" and not key.endswith(("_lo", "_hi"))}
+    if task.extra is not None:
+        metrics.update(task.extra(model))
+    return metrics, read_metrics(out)[-1]["wall_time"]
 
 
 def fmt(value: float) -> str:
@@ -287,7 +287,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-episodes", type=int, default=500, help="test episodes per seed (default 500)")
     p.add_argument("--out", help="write the Markdown table to this file too")
     p.add_argument("--runs", help="keep the run directories here (default: a temporary directory)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="runs at once on a local Ray cluster (default 1)")
+    p.add_argument("--address", help="a running Ray cluster ('auto', 'HOST:PORT') instead of a local one "
+                   "(needs --runs on a folder every node mounts)")
     p.add_argument("--list", action="store_true", help="list the tasks and groups and exit")
     return p.parse_args(argv)
 
@@ -307,24 +310,40 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"reproduce_supervised.py: error: {error}", file=sys.stderr)
         return 2
+    if args.address and not args.runs:
+        print("reproduce_supervised.py: error: --address needs --runs on a folder that every node mounts",
+              file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
-        runs = Path(args.runs) if args.runs else Path(scratch)
+        runs = Path(args.runs).resolve() if args.runs else Path(scratch)
+        try:
+            planned = {(name, seed): train_job(name, TASKS[name], seed, args.budget, runs, args.threads)
+                       for name in names for seed in range(args.seeds)}
+        except (ValueError, TypeError) as error:
+            print(f"reproduce_supervised.py: error: {error}", file=sys.stderr)
+            return 2
+        jobs = [job for job, _ in planned.values() if job is not None]
+        outcomes: dict[str, Outcome] = {
+            o.name: o for o in run_jobs(jobs, address=args.address, num_cpus=args.jobs, stream=sys.stderr)}
         results = []
         for name in names:
-            task = TASKS[name]
-            per_seed: list[dict[str, float]] = []
-            walls = []
+            task, per_seed, walls = TASKS[name], [], []
             for seed in range(args.seeds):
-                values, wall, episodes = run_task(name, task, seed, args.budget, args.eval_episodes, runs)
+                outcome = outcomes.get(f"{name}-s{seed}")
+                if outcome is not None and outcome.state == "failed":
+                    why = "diverged" if outcome.code == 1 else "failed"
+                    print(f"{name} seed {seed}: {why} ({outcome.message})", file=sys.stderr, flush=True)
+                    per_seed.append({})
+                    continue
+                values, wall = score_run(name, task, seed, args.eval_episodes, runs)
                 per_seed.append(values)
                 walls.append(wall)
-                if values:
-                    print(f"{name} seed {seed}: " + ", ".join(f"{k} {fmt(v)}" for k, v in values.items())
-                          + f" ({wall:.1f} s)", file=sys.stderr, flush=True)
+                print(f"{name} seed {seed}: " + ", ".join(f"{k} {fmt(v)}" for k, v in values.items())
+                      + f" ({wall:.1f} s)", file=sys.stderr, flush=True)
             keys = dict.fromkeys(key for values in per_seed for key in values) or {"loss": None}
             metrics = {key: [values.get(key, math.nan) for values in per_seed] for key in keys}
-            results.append((name, task, metrics, walls, episodes))
+            results.append((name, task, metrics, walls or [math.nan], planned[(name, 0)][1]))
     text = table(results, args.eval_episodes)
     print(text)
     if args.out:

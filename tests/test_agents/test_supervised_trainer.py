@@ -303,14 +303,19 @@ def test_reproduce_script_prints_and_writes_a_table(tmp_path, capsys):
 
 def test_reproduce_script_reports_a_diverged_seed_and_keeps_the_others(tmp_path, capsys, monkeypatch):
     script = load_script("reproduce_supervised")
-    train = script.train_supervised
+    from agents.sweep.runner import Outcome, execute
 
-    def diverge_seed_1(config, out, **kwargs):
-        if config.seed == 1:
-            raise NonFiniteLossError("stopping: the loss is nan at iteration 3")
-        return train(config, out, **kwargs)
+    def runner_with_seed_1_diverging(jobs, **kwargs):  # the sweep runner, in-process, seed 1 ending as a NaN does
+        outcomes = []
+        for job in jobs:
+            if job.name.endswith("-s1"):
+                outcomes.append(Outcome(job.name, "failed", 1, message="stopping: the loss is nan at iteration 3"))
+            else:
+                result = execute(job.spec())
+                outcomes.append(Outcome(job.name, "done" if result["code"] == 0 else "failed", result["code"]))
+        return outcomes
 
-    monkeypatch.setattr(script, "train_supervised", diverge_seed_1)
+    monkeypatch.setattr(script, "run_jobs", runner_with_seed_1_diverging)
     assert script.main(["--tasks", "completion", "--seeds", "3", "--budget", "0.02", "--eval-episodes", "32",
                         "--runs", str(tmp_path / "runs")]) == 0
     captured = capsys.readouterr()
@@ -319,6 +324,18 @@ def test_reproduce_script_reports_a_diverged_seed_and_keeps_the_others(tmp_path,
     cells = loss_row.split(" | ")
     assert cells[3].endswith("(2 of 3 seeds)") and "nan" not in cells[3]
     assert cells[4].split(", ")[1] == "diverged"
+
+
+def test_reproduce_script_skips_finished_runs(tmp_path, capsys, monkeypatch):
+    script = load_script("reproduce_supervised")
+    args = ["--tasks", "completion", "--seeds", "1", "--budget", "0.02", "--eval-episodes", "16",
+            "--runs", str(tmp_path / "runs")]
+    assert script.main(args) == 0
+    started = []
+    monkeypatch.setattr(script, "run_jobs", lambda jobs, **kwargs: started.extend(jobs) or [])
+    assert script.main(args) == 0
+    assert started == []  # the finished run is scored again, not trained again
+    assert "| pattern completion |" in capsys.readouterr().out
 
 
 def test_flp_learns_continual_sine_within_the_episode():
