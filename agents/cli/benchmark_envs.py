@@ -98,13 +98,13 @@ def markdown_table(results: dict[str, dict[str, float]], batch_sizes: list[int])
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=None, help="env ids (default: every RL env)")
     parser.add_argument("--steps", type=int, default=200_000, help="minimum transitions per measurement")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[30, 1024])
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     env_ids = args.envs or available_rl_envs()
     unknown = [env_id for env_id in env_ids if env_id not in gym.registry]
     if unknown:
@@ -118,6 +118,7 @@ def main() -> None:
         f"Python {platform.python_version()}, NumPy {np.__version__}, Gymnasium {gym.__version__}).\n"
     )
     print(markdown_table(results, args.batch_sizes))
+    return 0
 
 
 if __name__ == "__main__":

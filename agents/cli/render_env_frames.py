@@ -93,14 +93,15 @@ def other_frames(out_dir: Path, seed: int) -> list[Path]:
     return written
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", type=Path, default=Path("docs"))
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for path in maze_frames(args.out_dir, args.seed) + other_frames(args.out_dir, args.seed):
         print(path)
+    return 0
 
 
 if __name__ == "__main__":
