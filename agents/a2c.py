@@ -32,9 +32,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import envs  # noqa: F401  (registers the Plastic/... ids)
+from agents.checks import check_device
 from agents.config import RESUMABLE_FIELDS, A2CConfig
 from agents.provenance import record_session
-from agents.run import RunDir, TorchTrainer, check_device, load_weights, train_loop
+from agents.run import RunDir, TorchTrainer, load_weights, train_loop
 from plastic_core import ModulatedRNN, RecurrentCore, State, make_core
 from plastic_core.fused import TracePool, record
 

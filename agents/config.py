@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from agents.checks import check_choice, check_integer, check_number
 from agents.presets import Preset, default_preset, get_preset
-from agents.run import RunConfig, check_choice, check_integer, check_number
+from agents.run_config import RunConfig
 
 REGULARISERS = ("entropy", "concentration")
 

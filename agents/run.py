@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -52,13 +52,13 @@ from agents.checkpoint import (
     remove_stale_temp_files,
     save_checkpoint,
 )
+from agents.checks import MAX_CONFIG_DEPTH, check_env_id_source, config_depth, one_line
 from agents.logger import METRICS_FILE, MetricsLog, parse_metrics, repair_metrics, verify_metrics
+from agents.run_config import canonical, config_differences, upgrade_config
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOCK_FILE = "run.lock"
-MAX_BATCH = 100_000  # episodes per iteration: far beyond any setting of the papers, well before memory runs out
-MAX_CONFIG_DEPTH = 32  # nesting of config.json (deeper is damage, not settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,145 +85,6 @@ def resume_policy(allow_nonexact: bool = False, repair_metrics: bool = False):
         yield
     finally:
         _RESUME_POLICY.reset(token)
-
-
-def check_integer(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    """``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum`` (and at most ``maximum``)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum} (larger sizes would not fit in memory), got {value!r}")
-
-
-def check_device(value: Any, name: str = "device", available: bool = True) -> None:
-    """``ValueError`` unless ``value`` names a torch device (and, with ``available``, one this machine has)."""
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string such as 'cpu' or 'cuda:0', got {value!r}")
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"{name} {value!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
-    if not available:
-        return
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "has no CUDA support" if torch.version.cuda is None else "sees no GPU"
-            raise ValueError(f"{name} {value!r} is not available: this torch ({torch.__version__}) {why}; use cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"{name} {value!r} is not available: {torch.cuda.device_count()} GPU(s) visible")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"{name} {value!r} is not available on this machine; use cpu")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"{name} {value!r} is not supported here; use cpu, cuda or mps")
-
-
-def check_env_id_source(env_id: Any, where: str | os.PathLike, trusted: str | None = None) -> None:
-    """Refuse an env id read from a file (``where``) whose ``module:`` prefix would make gymnasium import a module
-    other than this package's ``envs``; ``trusted`` (the id given on the command line) is allowed as it is."""
-    if env_id is None or env_id == trusted:
-        return
-    if not isinstance(env_id, str):
-        raise RunError(f"{where} has env_id {env_id!r}, not a string; the run directory is damaged")
-    module = env_id.split(":", 1)[0] if ":" in env_id else None
-    if module is not None and module != "envs" and not module.startswith("envs."):
-        raise RunError(
-            f"{where} names env id {env_id!r}, whose prefix {module!r} is a Python module that gymnasium would "
-            f"import; a run directory's files never choose code to run. If you trust it, give --env {env_id!r} "
-            "on the command line"
-        )
-
-
-def config_depth(value: Any) -> int:
-    """How deeply ``value`` nests lists and dicts (iteratively: no recursion limit)."""
-    depth, level = 0, [value]
-    while level:
-        containers = [v for v in level if isinstance(v, (list, dict))]
-        if not containers:
-            break
-        depth += 1
-        if depth > MAX_CONFIG_DEPTH:
-            return depth
-        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
-    return depth
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    """``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def check_number(name: str, value: Any, positive: bool = False) -> None:
-    """``ValueError`` unless ``value`` is a finite number that is >= 0 (> 0 with ``positive``)."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
-            or (positive and value == 0)):
-        raise ValueError(f"{name} must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
-
-
-class RunConfig:
-    """Base of the dataclasses that describe a run (``A2CConfig``, ``SupervisedConfig``).
-
-    Subclasses are dataclasses with at least ``episodes``, ``batch``, ``seed`` and ``checkpoint_every``, and set
-    ``ALGO``, the trainer's name that ``config.json`` records so that one trainer never loads another's run.
-    """
-
-    ALGO: ClassVar[str] = ""
-    _BY_ALGO: ClassVar[dict[str, type[RunConfig]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.ALGO:
-            RunConfig._BY_ALGO[cls.ALGO] = cls
-
-    @classmethod
-    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """A config dict written by an older version in today's fields: fields added since then take their
-        defaults (chosen so that they reproduce the older behaviour). Subclasses also map renamed fields."""
-        filled = dict(data)
-        for f in dataclasses.fields(cls):
-            if f.name not in filled and f.default is not dataclasses.MISSING:
-                filled[f.name] = f.default
-            elif f.name not in filled and f.default_factory is not dataclasses.MISSING:
-                filled[f.name] = f.default_factory()
-        return filled
-
-    def check_common(self, dict_fields: tuple[str, ...] = ("env_kwargs",)) -> None:
-        """Validate the fields every run has (counts, seed, ``lr`` and ``clip``, and the keyword-argument dicts
-        ``dict_fields``); subclasses call it from ``__post_init__``."""
-        for name in ("episodes", "checkpoint_every"):
-            check_integer(name, getattr(self, name), minimum=1)
-        check_integer("batch", self.batch, minimum=1, maximum=MAX_BATCH)
-        check_device(getattr(self, "device", "cpu"), available=False)
-        check_integer("seed", self.seed, minimum=0)
-        for name in ("lr", "clip"):
-            check_number(name, getattr(self, name), positive=True)
-        for name in dict_fields:
-            if not isinstance(getattr(self, name), dict):
-                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
-
-    @property
-    def iterations(self) -> int:
-        """Number of updates: ``ceil(episodes / batch)`` (each trains on ``batch`` episodes)."""
-        return -(-self.episodes // self.batch)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"algo": self.ALGO, **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        data = cls.upgrade(data)
-        algo = data.pop("algo", cls.ALGO)
-        if algo != cls.ALGO:
-            raise ValueError(f"config is for the {algo!r} trainer, not the {cls.ALGO!r} one")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"config has unknown fields {unknown}; was it written by another version or trainer?")
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -295,31 +156,6 @@ class TorchTrainer:
 
     def close(self) -> None:
         self.env.close()
-
-
-def canonical(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` as it reads back from JSON (tuples become lists...), so that comparisons are exact."""
-    try:
-        return json.loads(json.dumps(config, sort_keys=True))
-    except TypeError as error:
-        raise TypeError(f"a run config must be JSON-serialisable: {error}") from None
-
-
-def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` as its trainer's config class writes it today (:meth:`RunConfig.upgrade`), as JSON reads it."""
-    owner = RunConfig._BY_ALGO.get(config.get("algo")) if isinstance(config, dict) else None
-    return canonical(owner.upgrade(config)) if owner is not None else config
-
-
-def config_differences(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
-    """Human-readable ``field: old -> new`` lines for every field that differs (except ``ignore``)."""
-    keys = sorted((set(old) | set(new)) - set(ignore))
-    missing = object()
-    return [
-        f"{key}: {old.get(key, '<unset>')!r} -> {new.get(key, '<unset>')!r}"
-        for key in keys
-        if old.get(key, missing) != new.get(key, missing)
-    ]
 
 
 class RunDir:
@@ -745,13 +581,6 @@ def _kernel_path(trainer: Any) -> str | None:
         return kernel_path(getattr(trainer, "model", None))
     except Exception:  # provenance only: never stops a run
         return None
-
-
-def one_line(error: BaseException | str) -> str:
-    """An error message as one line: line breaks joined with '; ', control characters (ANSI escapes...) escaped."""
-    text = str(error).strip()
-    text = "; ".join(part.strip() for part in text.splitlines() if part.strip())
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def load_weights(model: nn.Module, payload: dict[str, Any], run_dir: Path) -> None:

@@ -29,9 +29,11 @@ from torch import Tensor, nn
 
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.a2c import reset_seed
+from agents.checks import check_device
 from agents.evaluation import mean_confidence_interval
 from agents.provenance import record_session
-from agents.run import RunConfig, RunDir, TorchTrainer, check_device, load_weights, train_loop
+from agents.run import RunDir, TorchTrainer, load_weights, train_loop
+from agents.run_config import RunConfig
 from agents.supervised_models import SupervisedModel, build_model, default_model
 from envs.supervised.base import SupervisedVectorEnv
 from envs.supervised.losses import torch_step_loss

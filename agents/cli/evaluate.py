@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from agents.a2c import load_agent
+    from agents.checks import check_device, one_line
     from agents.evaluation import evaluate_agent, evaluate_random, mean_confidence_interval
-    from agents.run import RunDir, check_device, one_line
+    from agents.run import RunDir
 
     torch.set_num_threads(1)
     try:

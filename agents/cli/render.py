@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from agents.a2c import load_agent, make_vector_env
-    from agents.run import one_line
+    from agents.checks import one_line
     from envs import maze_render
     from envs.maze import maze_walls
 

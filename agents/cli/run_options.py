@@ -15,15 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agents.checkpoint import RunError
-from agents.run import (
-    NonFiniteLossError,
-    RunDir,
-    RunInterrupted,
-    canonical,
-    config_differences,
-    one_line,
-    resume_policy,
-)
+from agents.checks import one_line
+from agents.run import NonFiniteLossError, RunDir, RunInterrupted, resume_policy
+from agents.run_config import canonical, config_differences
 
 
 def json_object(text: str) -> dict:

@@ -23,11 +23,12 @@ import argparse
 import sys
 
 from agents.a2c import train
+from agents.checks import check_device, one_line
 from agents.cli import train_supervised
 from agents.cli.run_options import add_run_arguments, json_object, resume_flags, run_guarded, run_settings
 from agents.config import REGULARISERS, RESUMABLE_FIELDS, A2CConfig, make_config
 from agents.presets import load_preset_file, preset_table
-from agents.run import RunDir, check_device, one_line
+from agents.run import RunDir
 from envs import SUPERVISED_ENV_IDS
 
 PROG = "plastic-train"

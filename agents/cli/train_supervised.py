@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agents.checks import check_device
 from agents.cli.run_options import add_run_arguments, json_object, resume_flags, run_guarded, run_settings
-from agents.run import check_device
 from agents.supervised import (
     RESUMABLE_FIELDS,
     SupervisedConfig,

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.run import CONFIG_FILE, RunConfig, config_differences
+from agents.run import CONFIG_FILE
+from agents.run_config import RunConfig, config_differences
 
 # plastic-train flags the sweep sets itself (per run or for every run), not through ``settings``
 RESERVED = ("out", "resume", "core", "seed", "hidden", "episodes", "iterations", "preset", "preset_file", "env",
