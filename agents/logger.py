@@ -29,7 +29,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +123,19 @@ def repair_metrics(path: str | os.PathLike, record: dict[str, Any] | None) -> in
         atomic_write_text(path, "")
         return 0
     header = list(record["columns"])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # csv.DictWriter's default line ending
-    writer.writerow(header)
-    for line in record["lines"].split("\n"):
-        cells = json.loads(line)
-        writer.writerow([cells.get(key, "") for key in header])
-    atomic_write_text(path, buffer.getvalue())
+    cells = (json.loads(line) for line in record["lines"].split("\n"))
+    write_csv(path, header, ([row.get(key, "") for key in header] for row in cells))
     return int(record["rows"])
+
+
+def write_csv(path: Path, header: list[str], rows: Iterable[list[str]]) -> None:
+    """Replace the metrics file at ``path`` (atomically) by ``header`` and ``rows``, with csv.DictWriter's line
+    ending, as MetricsLog appends them."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 class MetricsLog:
@@ -225,11 +230,7 @@ class MetricsLog:
             )
         self._kept = body[:keep_rows]
         self._lines = [canonical_row(header, row) for row in self._kept]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")  # csv.DictWriter's default line ending
-        writer.writerow(header)
-        writer.writerows(self._kept)
-        atomic_write_text(self.path, buffer.getvalue())
+        write_csv(self.path, header, self._kept)
         return header
 
     def _extend(self, columns: list[str]) -> None:
@@ -238,11 +239,7 @@ class MetricsLog:
         with open(self.path, newline="") as f:
             rows = list(csv.reader(f))
         self.fieldnames = [*self.fieldnames, *columns]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")  # csv.DictWriter's default line ending
-        writer.writerow(self.fieldnames)
-        writer.writerows(body + [""] * (len(self.fieldnames) - len(body)) for body in rows[1:])
-        atomic_write_text(self.path, buffer.getvalue())
+        write_csv(self.path, self.fieldnames, (body + [""] * (len(self.fieldnames) - len(body)) for body in rows[1:]))
         self._file = open(self.path, "a", newline="")
         self._writer = csv.DictWriter(self._file, self.fieldnames)
 

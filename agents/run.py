@@ -158,6 +158,17 @@ class TorchTrainer:
         self.env.close()
 
 
+def check_resumable(path: str | os.PathLike, existing: dict[str, Any], config: dict[str, Any],
+                    resumable_fields: tuple[str, ...]) -> None:
+    """:class:`RunError` unless ``config`` differs from the run's ``existing`` config only in ``resumable_fields``."""
+    diff = config_differences(existing, config, ignore=resumable_fields)
+    if diff:
+        raise RunError(
+            f"cannot resume {path}: it holds a run with other settings ({'; '.join(diff)}). Only "
+            f"{', '.join(resumable_fields) or 'nothing'} may change on resume."
+        )
+
+
 class RunDir:
     """One run's directory. Build it with :meth:`create` (new run) or :meth:`resume` (continue one)."""
 
@@ -254,17 +265,13 @@ class RunDir:
         """
         existing = cls.read_config(path, trusted_env_id=config.get("env_id"))
         run = cls(path, config, resumable_fields)
-        diff = config_differences(existing, run.config, ignore=run.resumable_fields)
-        if diff:
-            raise RunError(
-                f"cannot resume {path}: it holds a run with other settings ({'; '.join(diff)}). Only "
-                f"{', '.join(run.resumable_fields) or 'nothing'} may change on resume."
-            )
+        check_resumable(path, existing, run.config, run.resumable_fields)
         run.lock()
         try:
             run.resumed_from = run.load_checkpoint()
             run._check_metrics(run.resumed_from, _policy().repair_metrics)
-            run._check_arithmetic(run.resumed_from, _policy().allow_nonexact)
+            run._check_arithmetic(run.resumed_from, _policy().allow_nonexact,
+                                  {"threads": torch.get_num_threads(), "device": run.config.get("device")})
             if existing != run.config:
                 run._write(CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
             remove_stale_temp_files(run.path)
@@ -310,14 +317,12 @@ class RunDir:
               file=sys.stderr)
 
     def _check_arithmetic(self, payload: dict[str, Any] | None, allow_nonexact: bool,
-                          kernel: str | None | object = None) -> None:
-        """The thread count, device (and ``kernel`` path, when given) must be those of the checkpoint's session."""
+                          current: dict[str, Any]) -> None:
+        """What changes the arithmetic (``current``: thread count, device, kernel path) must be what the checkpoint's
+        session recorded."""
         recorded = payload.get("arithmetic") if payload is not None else None
         if not isinstance(recorded, dict):
             return
-        current = {"threads": torch.get_num_threads(), "device": self.config.get("device")}
-        if kernel is not None:
-            current = {"kernel": None if kernel is _NO_KERNEL else kernel}
         changed = [f"{key} {recorded[key]!r} -> {value!r}" for key, value in current.items()
                    if key in recorded and recorded[key] != value]
         if not changed:
@@ -507,8 +512,7 @@ def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint
     payload = (run.resumed_from if run.resumed_from is not None else run.load_checkpoint()) if resume else None
     kernel = _kernel_path(trainer)
     if payload is not None:
-        run._check_arithmetic(payload, _policy().allow_nonexact,
-                              kernel=_NO_KERNEL if kernel is None else kernel)
+        run._check_arithmetic(payload, _policy().allow_nonexact, {"kernel": kernel})
         try:
             trainer.load_state_dict(payload["trainer"])
         except (RuntimeError, KeyError, ValueError, TypeError) as error:
@@ -568,9 +572,6 @@ def _train_iterations(run: RunDir, trainer: Trainer, iterations: int, checkpoint
         finally:
             bar.close()
     return rows
-
-
-_NO_KERNEL = object()  # the trainer has no fused plastic core (kernel path None): compared as such
 
 
 def _kernel_path(trainer: Any) -> str | None:

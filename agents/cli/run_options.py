@@ -14,10 +14,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agents.checkpoint import RunError
 from agents.checks import one_line
-from agents.run import NonFiniteLossError, RunDir, RunInterrupted, resume_policy
-from agents.run_config import canonical, config_differences
+from agents.run import NonFiniteLossError, RunDir, RunInterrupted, check_resumable, resume_policy
+from agents.run_config import canonical
 
 
 def json_object(text: str) -> dict:
@@ -72,10 +71,7 @@ def run_settings(args: argparse.Namespace, fields: Mapping[str, str], required: 
     if args.resume:
         existing = RunDir.read_config(args.out, trusted_env_id=given.get("env_id"))
         if resumable is not None:
-            diff = config_differences(existing, canonical({**existing, **given}), ignore=tuple(resumable))
-            if diff:
-                raise RunError(f"cannot resume {args.out}: it holds a run with other settings ({'; '.join(diff)}). "
-                               f"Only {', '.join(resumable)} may change on resume.")
+            check_resumable(args.out, existing, canonical({**existing, **given}), tuple(resumable))
         return {**existing, **given}
     missing = [f"--{flag.replace('_', '-')}" for flag in required if fields[flag] not in given]
     if missing:
