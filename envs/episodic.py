@@ -48,19 +48,6 @@ def check_sizes(num_envs: int, episode_length: int, bytes_per_step: int) -> None
         )
 
 
-def check_actions_as_given(actions: object, n_actions: int, num_envs: int) -> np.ndarray:
-    """:func:`envs.meta_rl.check_actions`, but an out-of-range float action is reported as given (1e+20), not as
-    the integer it would wrap to."""
-    arr = np.asarray(actions)
-    if arr.shape == (num_envs,) and np.issubdtype(arr.dtype, np.floating):
-        bad = np.isfinite(arr) & ((arr < 0) | (arr >= n_actions))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"action {float(arr[i])!r} of env {i} is out of range: valid actions are "
-                             f"0..{n_actions - 1}")
-    return check_actions(actions, n_actions, num_envs)
-
-
 def check_int_arg(name: str, value: object, minimum: int) -> int:
     """Return ``value`` as an int, or raise naming the keyword argument ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -305,7 +292,7 @@ class EpisodicVectorEnv(VectorEnv):
     def step(self, actions: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        actions = check_actions_as_given(actions, self._batch.n_actions, self.num_envs)
+        actions = check_actions(actions, self._batch.n_actions, self.num_envs)
         # Every row is stepped (rows waiting for autoreset sit at t = T on padding); those rows are then reloaded.
         rewards = self._batch.step(actions)
         infos: dict[str, Any] = {}

@@ -32,8 +32,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs import maze_render
-from envs.episodic import check_actions_as_given, check_sizes
-from envs.meta_rl import check_action, meta_features
+from envs.episodic import check_sizes
+from envs.meta_rl import check_action, check_actions, meta_features
 
 ACTION_NAMES = ("up", "down", "left", "right")
 ACTION_DELTAS = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)  # (row, col) per action
@@ -375,7 +375,7 @@ class MazeVectorEnv(VectorEnv):
         self._autoreset[idx] = False
 
     def step(self, actions: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        actions = check_actions_as_given(actions, N_ACTIONS, self.num_envs)
+        actions = check_actions(actions, N_ACTIONS, self.num_envs)
         if not self._started:
             raise RuntimeError("call reset() before step()")
         # All sub-envs take the step; those that truncated last step are then reset (NEXT_STEP autoreset), which

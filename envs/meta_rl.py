@@ -59,11 +59,8 @@ def check_actions(actions: object, n_actions: int, num_envs: int) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError(f"actions must be integers in [0, {n_actions}), got {arr!r}")
-    arr = arr.astype(np.int64)
-    bad = (arr < 0) | (arr >= n_actions)
+    bad = (arr < 0) | (arr >= n_actions)  # before the cast, so that 1e20 is reported as given, not as it wraps
     if bad.any():
-        raise ValueError(
-            f"action {arr[bad][0]} of env {int(np.flatnonzero(bad)[0])} is out of range: valid actions are "
-            f"0..{n_actions - 1}"
-        )
-    return arr
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"action {arr[i].item()!r} of env {i} is out of range: valid actions are 0..{n_actions - 1}")
+    return arr.astype(np.int64)
