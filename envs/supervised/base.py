@@ -26,11 +26,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.episodic import MAX_EPISODE_LENGTH, check_sizes
 from envs.supervised.losses import check_loss_kind, step_loss
-
-MAX_EPISODE_LENGTH = 100_000
-MAX_NUM_ENVS = 100_000
-MAX_BATCH_BYTES = 8 * 2**30  # a batch of whole episodes (inputs, targets, mask), checked before it is allocated
 
 
 # -- argument checks ------------------------------------------------------------------------------------------
@@ -255,16 +252,9 @@ class SupervisedVectorEnv(_TaskMixin, VectorEnv):
         _check_render_mode(render_mode)
         self.render_mode = render_mode
         self.num_envs = check_int("num_envs", num_envs)
-        if self.num_envs > MAX_NUM_ENVS:
-            raise ValueError(f"num_envs must be at most {MAX_NUM_ENVS}, got {self.num_envs}")
         self.task = self.task_class(**task_kwargs)
-        need = 4 * self.num_envs * self.task.episode_length * (self.task.obs_dim + self.task.output_dim + 1)
-        if need > MAX_BATCH_BYTES:
-            raise ValueError(
-                f"{self.num_envs} episodes of {self.task.episode_length} steps need about {need / 2**30:.1f} GiB per "
-                f"batch, more than the {MAX_BATCH_BYTES / 2**30:.0f} GiB allowed; lower num_envs (--batch) or the "
-                "episode size"
-            )
+        # a batch of whole episodes: float32 inputs, targets and mask per step, checked before it is allocated
+        check_sizes(self.num_envs, self.task.episode_length, 4 * (self.task.obs_dim + self.task.output_dim + 1))
         self.single_observation_space, self.single_action_space = self._spaces()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
