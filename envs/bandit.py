@@ -24,7 +24,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv, check_int_arg, check_probabilities_arg
+from envs.checks import check_int, check_probabilities
+from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,17 @@ class ReversalBanditConfig:
     hazard_rate: float | None = None
 
     def __post_init__(self) -> None:
-        check_int_arg("n_arms", self.n_arms, 2)
-        check_int_arg("episode_length", self.episode_length, 1)
+        check_int("n_arms", self.n_arms, 2)
+        check_int("episode_length", self.episode_length, 1)
         if self.probabilities is not None and self.p_choices is not None:
             raise ValueError("give either probabilities (a fixed set) or p_choices (values to draw from), not both")
         if self.probabilities is not None:
-            probs = check_probabilities_arg("probabilities", self.probabilities)
+            probs = check_probabilities("probabilities", self.probabilities)
             if probs.shape != (self.n_arms,):
                 raise ValueError(f"probabilities must hold n_arms={self.n_arms} values, got shape {probs.shape}")
             object.__setattr__(self, "probabilities", tuple(probs.tolist()))
         if self.p_choices is not None:
-            choices = check_probabilities_arg("p_choices", self.p_choices)
+            choices = check_probabilities("p_choices", self.p_choices)
             if choices.ndim != 1 or choices.size == 0:
                 raise ValueError(f"p_choices must be a non-empty list of probabilities, got {self.p_choices!r}")
             object.__setattr__(self, "p_choices", tuple(choices.tolist()))
@@ -152,7 +153,7 @@ class ReversalBanditBatch(EpisodeBatch):
     def task_inputs(self) -> np.ndarray:
         return np.zeros((self.num_envs, 0), dtype=np.float32)
 
-    def rewards(self, actions: np.ndarray) -> np.ndarray:
+    def play(self, actions: np.ndarray) -> np.ndarray:
         u = self.uniforms[self.rows, self.t, actions]
         return (u < self.probabilities[self.rows, self.t, actions]).astype(np.float64)
 
@@ -285,35 +286,12 @@ class ReversalBanditBatch(EpisodeBatch):
 class ReversalBanditEnv(EpisodicEnv):
     """Single reversal-bandit episode (see the module docstring)."""
 
-    def __init__(
-        self,
-        n_arms: int = 2,
-        episode_length: int = 100,
-        probabilities: Sequence[float] | None = None,
-        p_choices: Sequence[float] | None = None,
-        shuffle_arms: bool = True,
-        hazard_rate: float | None = None,
-        render_mode: str | None = None,
-    ) -> None:
-        self.config = ReversalBanditConfig(n_arms, episode_length, probabilities, p_choices, shuffle_arms,
-                                           hazard_rate)
-        super().__init__(ReversalBanditBatch(self.config, 1), render_mode)
+    config_class = ReversalBanditConfig
+    batch_class = ReversalBanditBatch
 
 
 class ReversalBanditVectorEnv(EpisodicVectorEnv):
     """``num_envs`` bandit episodes stepped with numpy array operations; same episodes as SyncVectorEnv."""
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        n_arms: int = 2,
-        episode_length: int = 100,
-        probabilities: Sequence[float] | None = None,
-        p_choices: Sequence[float] | None = None,
-        shuffle_arms: bool = True,
-        hazard_rate: float | None = None,
-        render_mode: str | None = None,
-    ) -> None:
-        self.config = ReversalBanditConfig(n_arms, episode_length, probabilities, p_choices, shuffle_arms,
-                                           hazard_rate)
-        super().__init__(ReversalBanditBatch(self.config, check_int_arg("num_envs", num_envs, 1)), render_mode)
+    config_class = ReversalBanditConfig
+    batch_class = ReversalBanditBatch

@@ -32,7 +32,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv, check_int_arg
+from envs.checks import check_int
+from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv
 
 N_ACTIONS = 2  # 0 = "target not shown", 1 = "target shown"
 
@@ -49,10 +50,10 @@ class CueRewardConfig:
     target_probability: float = 0.5
 
     def __post_init__(self) -> None:
-        check_int_arg("cues_per_trial", self.cues_per_trial, 1)
-        check_int_arg("cue_size", self.cue_size, 1)
-        check_int_arg("episode_length", self.episode_length, 1)
-        check_int_arg("n_cues", self.n_cues, 2)
+        check_int("cues_per_trial", self.cues_per_trial, 1)
+        check_int("cue_size", self.cue_size, 1)
+        check_int("episode_length", self.episode_length, 1)
+        check_int("n_cues", self.n_cues, 2)
         if self.n_cues < self.cues_per_trial + 1:
             raise ValueError(
                 f"n_cues must be at least cues_per_trial + 1 = {self.cues_per_trial + 1} (a trial without the "
@@ -63,8 +64,8 @@ class CueRewardConfig:
         if not isinstance(self.trial_length, Sequence) or len(self.trial_length) != 2:
             raise TypeError(f"trial_length must be a pair (min, max), got {self.trial_length!r}")
         shortest = self.cues_per_trial + 3
-        low = check_int_arg("trial_length[0]", self.trial_length[0], shortest)
-        high = check_int_arg("trial_length[1]", self.trial_length[1], low)
+        low = check_int("trial_length[0]", self.trial_length[0], shortest)
+        high = check_int("trial_length[1]", self.trial_length[1], low)
         object.__setattr__(self, "trial_length", (low, high))
         p = self.target_probability
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
@@ -203,7 +204,7 @@ class CueRewardBatch(EpisodeBatch):
         go = self.tables["go"][self.rows, self.t].astype(np.float32)
         return np.concatenate([bits, go[:, None]], axis=1)
 
-    def rewards(self, actions: np.ndarray) -> np.ndarray:
+    def play(self, actions: np.ndarray) -> np.ndarray:
         go = self.tables["go"][self.rows, self.t]
         correct = actions == self.tables["target_shown"][self.rows, self.t]
         return np.where(go, np.where(correct, 1.0, -1.0), 0.0)
@@ -374,35 +375,12 @@ class CueRewardBatch(EpisodeBatch):
 class CueRewardEnv(EpisodicEnv):
     """Single cue-reward episode (see the module docstring). Keyword arguments are those of CueRewardConfig."""
 
-    def __init__(
-        self,
-        n_cues: int = 4,
-        cue_size: int = 20,
-        episode_length: int = 120,
-        cues_per_trial: int = 2,
-        trial_length: tuple[int, int] = (5, 8),
-        target_probability: float = 0.5,
-        render_mode: str | None = None,
-    ) -> None:
-        self.config = CueRewardConfig(n_cues, cue_size, episode_length, cues_per_trial, trial_length,
-                                      target_probability)
-        super().__init__(CueRewardBatch(self.config, 1), render_mode)
+    config_class = CueRewardConfig
+    batch_class = CueRewardBatch
 
 
 class CueRewardVectorEnv(EpisodicVectorEnv):
     """``num_envs`` cue-reward episodes stepped with numpy array operations; same episodes as SyncVectorEnv."""
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        n_cues: int = 4,
-        cue_size: int = 20,
-        episode_length: int = 120,
-        cues_per_trial: int = 2,
-        trial_length: tuple[int, int] = (5, 8),
-        target_probability: float = 0.5,
-        render_mode: str | None = None,
-    ) -> None:
-        self.config = CueRewardConfig(n_cues, cue_size, episode_length, cues_per_trial, trial_length,
-                                      target_probability)
-        super().__init__(CueRewardBatch(self.config, check_int_arg("num_envs", num_envs, 1)), render_mode)
+    config_class = CueRewardConfig
+    batch_class = CueRewardBatch

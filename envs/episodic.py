@@ -5,7 +5,11 @@ A task supplies an :class:`EpisodeBatch` subclass with
 - ``draw_episode(rng)``: ALL the randomness of one episode, drawn at reset into a dict of arrays (step() draws
   nothing), padded to ``episode_length + 1`` steps so that the final observation can be read like any other;
 - ``load(i, episode)``: write one drawn episode into row i of the batch arrays;
-- ``observe()``, ``rewards(actions)`` and ``step_infos()``: array operations over all B rows at once.
+- ``task_inputs()``, ``play(actions)`` and ``step_infos()``: array operations over all B rows at once.
+
+An env module then declares its two envs with three class attributes each (its config dataclass, its batch and
+its metadata): the keyword arguments are the config's fields, written once, and the envs' signatures are made
+from them.
 
 :class:`EpisodicEnv` is a batch of one and :class:`EpisodicVectorEnv` keeps one generator per sub-env, loops over
 sub-envs only at reset and steps all B episodes together, so that both produce exactly the same episodes.
@@ -16,62 +20,21 @@ dtypes SyncVectorEnv would give (python bool/int/float scalars -> bool/int64/flo
 from __future__ import annotations
 
 import abc
-import numbers
+import dataclasses
+import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.meta_rl import check_action, check_actions, meta_features
+from envs.checks import check_action, check_actions, check_int, check_options, check_render_mode, check_sizes
+from envs.meta_rl import meta_features
+from envs.seeding import SubEnvStreams
 
 RENDER_MODES = ["ansi", "rgb_array"]
-MAX_EPISODE_LENGTH = 100_000  # steps (the A2C trainer gives up on episodes longer than this anyway)
-MAX_NUM_ENVS = 100_000
-MAX_TABLE_BYTES = 8 * 2**30  # the episodes' (B, T + 1, ...) tables, checked before they are allocated
-
-
-def check_sizes(num_envs: int, episode_length: int, bytes_per_step: int) -> None:
-    """``ValueError`` (with the numbers) when B episodes of T steps are too many or too large to allocate."""
-    if num_envs > MAX_NUM_ENVS:
-        raise ValueError(f"num_envs must be at most {MAX_NUM_ENVS}, got {num_envs}")
-    if episode_length > MAX_EPISODE_LENGTH:
-        raise ValueError(f"episode_length must be at most {MAX_EPISODE_LENGTH}, got {episode_length}")
-    need = num_envs * (episode_length + 1) * bytes_per_step
-    if need > MAX_TABLE_BYTES:
-        raise ValueError(
-            f"{num_envs} episodes of {episode_length} steps need about {need / 2**30:.1f} GiB of episode tables, more "
-            f"than the {MAX_TABLE_BYTES / 2**30:.0f} GiB allowed; lower num_envs (--batch) or episode_length"
-        )
-
-
-def check_int_arg(name: str, value: object, minimum: int) -> int:
-    """Return ``value`` as an int, or raise naming the keyword argument ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
-def check_probabilities_arg(name: str, values: object) -> np.ndarray:
-    """Return ``values`` as a float64 array of probabilities, or raise naming the keyword argument ``name``."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numbers in [0, 1], got {values!r}") from err
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr > 1):
-        raise ValueError(f"{name} must be probabilities in [0, 1], got {values!r}")
-    return arr
-
-
-def check_render_mode(render_mode: str | None) -> str | None:
-    if render_mode is not None and render_mode not in RENDER_MODES:
-        raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
-    return render_mode
 
 
 class EpisodeBatch(abc.ABC):
@@ -110,8 +73,9 @@ class EpisodeBatch(abc.ABC):
         """Task part of the observation at the current steps, (B, D_task) float32."""
 
     @abc.abstractmethod
-    def rewards(self, actions: np.ndarray) -> np.ndarray:
-        """Rewards (B,) float64 of ``actions`` (B,) at the current steps; changes no state."""
+    def play(self, actions: np.ndarray) -> np.ndarray:
+        """Rewards (B,) float64 of ``actions`` (B,) at the current steps. Draws nothing; may move task state that
+        the next observation shows (the maze's agent), never t or the history (``step`` keeps those)."""
 
     @abc.abstractmethod
     def step_infos(self) -> dict[str, np.ndarray]:
@@ -149,7 +113,7 @@ class EpisodeBatch(abc.ABC):
 
     def step(self, actions: np.ndarray) -> np.ndarray:
         """Play ``actions`` (B,) int64 (already checked) in every episode; return the rewards (B,) float64."""
-        rewards = self.rewards(actions)
+        rewards = self.play(actions)
         self.actions[self.rows, self.t] = actions
         self.rewards_seen[self.rows, self.t] = rewards
         self.prev_reward = rewards.copy()
@@ -163,69 +127,142 @@ def _single_info(infos: dict[str, np.ndarray], index: int) -> dict[str, Any]:
     return {key: (value[index].item() if value.ndim == 1 else value[index].copy()) for key, value in infos.items()}
 
 
-class EpisodicEnv(gym.Env):
-    """A single episode of an :class:`EpisodeBatch` task (a batch of one). Episodes end by truncation."""
+def _env_signature(config_class: type, vector: bool) -> inspect.Signature:
+    """``(num_envs=1, <the config's fields>, render_mode=None)``: what users see in help() and their editor."""
+    kw = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter("num_envs", kw, default=1, annotation=int)] if vector else []
+    for field in dataclasses.fields(config_class):
+        params.append(inspect.Parameter(field.name, kw, default=field.default, annotation=field.type))
+    params.append(inspect.Parameter("render_mode", kw, default=None, annotation="str | None"))
+    return inspect.Signature(params)
 
-    metadata = {"render_modes": RENDER_MODES, "render_fps": 4}
 
-    def __init__(self, batch: EpisodeBatch, render_mode: str | None = None) -> None:
-        self.render_mode = check_render_mode(render_mode)
-        self._batch = batch
-        self.observation_space = batch.observation_space()
-        self.action_space = gym.spaces.Discrete(batch.n_actions)
+def _config(config_class: type, args: tuple, kwargs: dict[str, Any], owner: str) -> Any:
+    """The task config from an env's arguments (positional in the config's field order, or by name)."""
+    names = [field.name for field in dataclasses.fields(config_class)]
+    if len(args) > len(names):
+        raise TypeError(f"{owner} takes at most {len(names)} positional arguments ({', '.join(names)}), got "
+                        f"{len(args)}")
+    for name, value in zip(names, args, strict=False):
+        if name in kwargs:
+            raise TypeError(f"{owner} got multiple values for argument {name!r}")
+        kwargs[name] = value
+    unknown = sorted(set(kwargs) - set(names))
+    if unknown:
+        raise TypeError(f"{owner} got unknown keyword arguments {unknown}; it takes {names} and render_mode")
+    return config_class(**kwargs)
+
+
+class _DeclaredByConfig:
+    """What a task's env declares: ``config_class`` and ``batch_class``; its signature is made from the config."""
+
+    config_class: ClassVar[type]
+    batch_class: ClassVar[type[EpisodeBatch]]
+    _vector: ClassVar[bool]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_class" in cls.__dict__:
+            cls.__signature__ = _env_signature(cls.config_class, vector=cls._vector)
+
+
+class EpisodicEnv(_DeclaredByConfig, gym.Env):
+    """A single episode of an :class:`EpisodeBatch` task (a batch of one). Episodes end by truncation.
+
+    A task's env sets ``config_class`` (its frozen dataclass of keyword arguments, checked at construction),
+    ``batch_class`` (built as ``batch_class(config, num_envs)``) and ``metadata``. A "human" render mode, where
+    the metadata lists it, shows the rgb frame in a pygame window at every reset and step.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 4}
+    _vector = False
+
+    def __init__(self, *args: Any, render_mode: str | None = None, **kwargs: Any) -> None:
+        self.config = _config(self.config_class, args, kwargs, type(self).__name__)
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self._batch = self.batch_class(self.config, 1)
+        self.observation_space = self._batch.observation_space()
+        self.action_space = gym.spaces.Discrete(self._batch.n_actions)
         self._episode: dict[str, np.ndarray] | None = None
+        self._window: Any = None
 
     @property
     def episode_length(self) -> int:
         return self._batch.episode_length
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        check_options(options, (), type(self).__name__)
         super().reset(seed=seed)
         self._episode = self._batch.draw_episode(self.np_random)
         self._batch.load(0, self._episode)
         info = _single_info(self._batch.step_infos(), 0)
         info.update(self._batch.episode_info(self._episode))
+        if self.render_mode == "human":
+            self.render()
         return self._batch.observe()[0], info
 
     def step(self, action: object) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._episode is None:
             raise RuntimeError("call reset() before step()")
         if self._batch.t[0] >= self.episode_length:
-            raise RuntimeError("the episode is over (truncated): call reset() before stepping again")
+            raise RuntimeError(f"the episode was truncated after {self.episode_length} steps: call reset()")
         action = check_action(action, self._batch.n_actions)
         reward = float(self._batch.step(np.array([action], dtype=np.int64))[0])
         truncated = bool(self._batch.t[0] >= self.episode_length)
+        if self.render_mode == "human":
+            self.render()
         return self._batch.observe()[0], reward, False, truncated, _single_info(self._batch.step_infos(), 0)
 
     def render(self) -> np.ndarray | str | None:
         if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'ansi'")
+            gym.logger.warn("render() called without a render_mode: pass render_mode= to gym.make")
             return None
         if self._episode is None:
             raise RuntimeError("call reset() before render()")
-        return self._batch.render_rgb(0) if self.render_mode == "rgb_array" else self._batch.render_ansi(0)
+        if self.render_mode == "ansi":
+            return self._batch.render_ansi(0)
+        frame = self._batch.render_rgb(0)
+        if self.render_mode == "rgb_array":
+            return frame
+        from envs import maze_render  # pygame, only when a window is asked for
+
+        if self._window is None:
+            self._window = maze_render.PygameWindow(self.spec.id if self.spec else type(self).__name__,
+                                                    self.metadata["render_fps"])
+        self._window.show(maze_render.rgb_to_surface(frame))
+        return None
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None
 
 
-class EpisodicVectorEnv(VectorEnv):
+class EpisodicVectorEnv(_DeclaredByConfig, VectorEnv):
     """B episodes of an :class:`EpisodeBatch` task stepped with array operations; same episodes as SyncVectorEnv.
 
+    Declared like :class:`EpisodicEnv` (``config_class``, ``batch_class``, ``metadata``); ``num_envs`` comes first.
     Sub-env i has its own generator, seeded with ``seed + i`` by ``reset(seed=seed)``; ``reset(seed=None)`` keeps
-    the streams. NEXT_STEP autoreset: the step after an episode's truncation resets it (its action is ignored,
-    reward 0, the info is the reset info).
+    the streams; ``options={"reset_mask": mask}`` resets only some sub-envs. NEXT_STEP autoreset: the step after
+    an episode's truncation resets it (its action is ignored, reward 0, the info is the reset info).
     """
 
-    metadata = {"render_modes": RENDER_MODES, "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": RENDER_MODES, "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+    _vector = True
 
-    def __init__(self, batch: EpisodeBatch, render_mode: str | None = None) -> None:
-        self.render_mode = check_render_mode(render_mode)
-        self.num_envs = batch.num_envs
-        self._batch = batch
-        self.single_observation_space = batch.observation_space()
+    def __init__(self, num_envs: int = 1, *args: Any, render_mode: str | None = None, **kwargs: Any) -> None:
+        num_envs = check_int("num_envs", num_envs, 1)
+        self.config = _config(self.config_class, args, kwargs, type(self).__name__)
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self._batch = self.batch_class(self.config, num_envs)
+        self.num_envs = num_envs
+        self.single_observation_space = self._batch.observation_space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.single_action_space = gym.spaces.Discrete(batch.n_actions)
+        self.single_action_space = gym.spaces.Discrete(self._batch.n_actions)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._rngs: list[np.random.Generator] | None = None
-        self._seeds: list[int | None] = [None] * self.num_envs
+        self._streams = SubEnvStreams(num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
         self._started = False
 
@@ -236,26 +273,17 @@ class EpisodicVectorEnv(VectorEnv):
     @property
     def np_random(self) -> tuple[np.random.Generator, ...]:  # type: ignore[override]
         """One generator per sub-env, like ``SyncVectorEnv.np_random``."""
-        if self._rngs is None:
-            self._seed_streams([None] * self.num_envs, np.ones(self.num_envs, dtype=np.bool_))
-        return tuple(self._rngs)
+        return self._streams.generators()
 
     @property
     def np_random_seed(self) -> tuple[int | None, ...]:  # type: ignore[override]
-        self.np_random  # noqa: B018 (creates the streams if needed)
-        return tuple(self._seeds)
-
-    def _seed_streams(self, seeds: Sequence[int | None], mask: np.ndarray) -> None:
-        if self._rngs is None:
-            self._rngs = [None] * self.num_envs  # type: ignore[list-item]
-        for i in np.flatnonzero(mask):
-            if seeds[i] is not None or self._rngs[i] is None:
-                self._rngs[i], self._seeds[i] = seeding.np_random(seeds[i])
+        self._streams.generators()
+        return tuple(self._streams.seeds)
 
     def _reset_envs(self, indices: np.ndarray, infos: dict[str, Any]) -> None:
         """Draw and load a new episode for each sub-env in ``indices`` (the only loop over sub-envs)."""
         for i in indices:
-            episode = self._batch.draw_episode(self._rngs[i])
+            episode = self._batch.draw_episode(self._streams.rngs[i])
             self._batch.load(int(i), episode)
             for key, value in self._batch.episode_info(episode).items():
                 _add_to_vector_info(infos, key, value, int(i), self.num_envs)
@@ -263,29 +291,24 @@ class EpisodicVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)  # type: ignore[arg-type]
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed: expected {self.num_envs} seeds, got {len(seeds)}")
+        options = check_options(options, ("reset_mask",), type(self).__name__)
         mask = np.ones(self.num_envs, dtype=np.bool_)
-        if options is not None and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"])
-            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_ or not mask.any():
-                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) with a True")
+        if "reset_mask" in options:
+            mask = options["reset_mask"]
+            if not isinstance(mask, np.ndarray) or mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},), got "
+                                 f"{mask!r}")
+            if not mask.any():
+                raise ValueError("options['reset_mask'] must select at least one sub-env")
             if not self._started and not mask.all():
                 raise ValueError("the first reset() must reset every sub-env (no partial options['reset_mask'])")
-        self._seed_streams(seeds, mask)
+        self._streams.reseed(seed, mask)
         infos: dict[str, Any] = {}
         indices = np.flatnonzero(mask)
         self._reset_envs(indices, infos)
         self._autoreset[indices] = False
         self._started = True
-        step_infos = self._batch.step_infos()
-        for key, value in step_infos.items():
+        for key, value in self._batch.step_infos().items():
             _add_masked(infos, key, value, mask)
         return self._batch.observe(), infos
 
@@ -308,7 +331,7 @@ class EpisodicVectorEnv(VectorEnv):
 
     def render(self) -> tuple[np.ndarray | str, ...] | None:
         if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'ansi'")
+            gym.logger.warn("render() called without a render_mode: pass render_mode= to gym.make_vec")
             return None
         if not self._started:
             raise RuntimeError("call reset() before render()")

@@ -19,7 +19,6 @@ sub-envs only at reset, steps all B episodes with array operations, and yields e
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +31,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs import maze_render
-from envs.episodic import check_sizes
-from envs.meta_rl import check_action, check_actions, meta_features
+from envs.checks import check_action, check_actions, check_float, check_int, check_render_mode, check_sizes
+from envs.meta_rl import meta_features
 
 ACTION_NAMES = ("up", "down", "left", "right")
 ACTION_DELTAS = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)  # (row, col) per action
@@ -55,37 +54,16 @@ class MazeConfig:
     reward_value: float = 10.0
 
     def __post_init__(self) -> None:
-        _check_int("size", self.size, minimum=5)
+        check_int("size", self.size, minimum=5)
         if self.size > MAX_SIZE:
             raise ValueError(f"size must be at most {MAX_SIZE} (its lookup tables grow as size^2), got {self.size}")
         if self.size % 2 == 0:
             raise ValueError(f"size must be odd (walls sit on the cells with even row and column), got {self.size}")
-        _check_int("episode_length", self.episode_length, minimum=1)
+        check_int("episode_length", self.episode_length, minimum=1)
         check_sizes(1, self.episode_length, 8)
-        _check_real("wall_penalty", self.wall_penalty, "a finite number >= 0", lambda v: v >= 0)
-        _check_real("reward_value", self.reward_value, "a finite number > 0", lambda v: v > 0)
-        object.__setattr__(self, "wall_penalty", float(self.wall_penalty))
-        object.__setattr__(self, "reward_value", float(self.reward_value))
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_real(name: str, value: object, wanted: str, ok: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")
-    if not (math.isfinite(value) and ok(value)):
-        raise ValueError(f"{name} must be {wanted}, got {value!r}")
-
-
-def _check_render_mode(render_mode: str | None, render_modes: list[str]) -> str | None:
-    if render_mode is not None and render_mode not in render_modes:
-        raise ValueError(f"render_mode must be None or one of {render_modes}, got {render_mode!r}")
-    return render_mode
+        object.__setattr__(self, "wall_penalty", check_float("wall_penalty", self.wall_penalty, low=0.0))
+        object.__setattr__(self, "reward_value", check_float("reward_value", self.reward_value, low=0.0,
+                                                             low_open=True))
 
 
 def maze_walls(size: int) -> np.ndarray:
@@ -169,7 +147,7 @@ class MazeEnv(gym.Env[np.ndarray, np.int64]):
     ) -> None:
         self.config = MazeConfig(size, episode_length, wall_penalty, reward_value)
         self.layout = MazeLayout(size)
-        self.render_mode = _check_render_mode(render_mode, self.metadata["render_modes"])
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.observation_space = maze_observation_space(self.config)
         self.action_space = spaces.Discrete(N_ACTIONS)
         self._bump_reward = 0.0 - self.config.wall_penalty
@@ -288,12 +266,12 @@ class MazeVectorEnv(VectorEnv):
         reward_value: float = 10.0,
         render_mode: str | None = None,
     ) -> None:
-        _check_int("num_envs", num_envs, minimum=1)
+        check_int("num_envs", num_envs, minimum=1)
         self.num_envs = int(num_envs)
         self.config = MazeConfig(size, episode_length, wall_penalty, reward_value)
         check_sizes(self.num_envs, self.config.episode_length, 8)  # the (B, T) teleport table
         self.layout = MazeLayout(size)
-        self.render_mode = _check_render_mode(render_mode, self.metadata["render_modes"])
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.single_observation_space = maze_observation_space(self.config)
         self.single_action_space = spaces.Discrete(N_ACTIONS)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

@@ -19,14 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.supervised.base import (
-    Episode,
-    SupervisedEnv,
-    SupervisedTask,
-    SupervisedVectorEnv,
-    check_choice,
-    check_int,
-)
+from envs.checks import check_choice, check_int
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 
 QUERY_ORDERS = ("alternate", "random")
 

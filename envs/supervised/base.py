@@ -14,7 +14,6 @@ and so gives the same episodes as B single envs; its ``sample_episodes`` returns
 
 from __future__ import annotations
 
-import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -22,63 +21,14 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.episodic import MAX_EPISODE_LENGTH, check_sizes
+from envs.checks import MAX_EPISODE_LENGTH, check_int, check_options, check_outputs, check_render_mode, check_sizes
+from envs.seeding import SubEnvStreams
 from envs.supervised.losses import check_loss_kind, step_loss
 
 
-# -- argument checks ------------------------------------------------------------------------------------------
-def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` as an int, or raise a clear error when it is not an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_float(name: str, value: object, low: float = -np.inf, high: float = np.inf) -> float:
-    """Return ``value`` as a float, or raise a clear error when it is not a finite number in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or not low <= value <= high:
-        raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {value}")
-    return value
-
-
-def check_range(name: str, value: object) -> tuple[float, float]:
-    """Return a (low, high) pair of finite floats with low <= high, or raise a clear error."""
-    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-        raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
-    low, high = (check_float(name, v) for v in value)
-    if low > high:
-        raise ValueError(f"{name} must have low <= high, got {value!r}")
-    return low, high
-
-
-def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
-    return str(value)
-
-
-def check_outputs(action: object, shape: tuple[int, ...]) -> np.ndarray:
-    """Return the network output ``action`` as a float array of ``shape``, or raise a clear error."""
-    arr = np.asarray(action)
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"action (the network output) must be real numbers, got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"action (the network output) must have shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("action (the network output) contains NaN or inf")
-    return arr
-
-
-# -- tasks ----------------------------------------------------------------------------------------------------
 class Episode(NamedTuple):
     """One episode (T, ...) or a batch of episodes (T, B, ...); all float32."""
 
@@ -175,11 +125,6 @@ class _TaskMixin:
         return obs, act
 
 
-def _check_no_options(options: dict[str, Any] | None) -> None:
-    if options:
-        raise ValueError(f"the supervised envs take no reset options, got {sorted(map(str, options))}")
-
-
 def _scored_loss(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, kind: str) -> np.ndarray:
     """``step_loss * mask`` computed only where the mask is set (elsewhere 0, even for a huge output whose loss
     is infinite: inf x 0 would be NaN)."""
@@ -188,11 +133,6 @@ def _scored_loss(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, kin
     if scored.any():
         loss[scored] = step_loss(outputs[scored], targets[scored], kind) * mask[scored]
     return loss
-
-
-def _check_render_mode(render_mode: str | None) -> None:
-    if render_mode is not None:
-        raise ValueError(f"supervised envs have no render modes, got render_mode={render_mode!r}")
 
 
 # -- single env -----------------------------------------------------------------------------------------------
@@ -206,15 +146,14 @@ class SupervisedEnv(_TaskMixin, gym.Env[np.ndarray, np.ndarray]):
     task_class: type[SupervisedTask]
 
     def __init__(self, render_mode: str | None = None, **task_kwargs: Any) -> None:
-        _check_render_mode(render_mode)
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.task = self.task_class(**task_kwargs)
         self.observation_space, self.action_space = self._spaces()
         self._episode: Episode | None = None
         self._t = 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        _check_no_options(options)
+        check_options(options, (), type(self).__name__)
         super().reset(seed=seed)
         self._episode = self.task.draw(self.np_random)
         self._t = 0
@@ -249,8 +188,7 @@ class SupervisedVectorEnv(_TaskMixin, VectorEnv):
     task_class: type[SupervisedTask]
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **task_kwargs: Any) -> None:
-        _check_render_mode(render_mode)
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.num_envs = check_int("num_envs", num_envs)
         self.task = self.task_class(**task_kwargs)
         # a batch of whole episodes: float32 inputs, targets and mask per step, checked before it is allocated
@@ -258,27 +196,15 @@ class SupervisedVectorEnv(_TaskMixin, VectorEnv):
         self.single_observation_space, self.single_action_space = self._spaces()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
+        self._streams = SubEnvStreams(self.num_envs)
         self._episode: Episode | None = None
         self._t = 0
 
     # -- seeding and fast path ------------------------------------------------------------------------------
-    def _seed(self, seed: int | Sequence[int | None] | None) -> list[np.random.Generator]:
-        """Reseed like ``SyncVectorEnv``: an int s seeds sub-env i with s + i; None keeps existing generators."""
-        if seed is None:
-            seeds: Sequence[int | None] = [None] * self.num_envs
-        elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        elif isinstance(seed, Sequence) and not isinstance(seed, str):
-            if len(seed) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seed)}")
-            seeds = seed
-        else:
-            raise TypeError(f"seed must be an int, a list of {self.num_envs} ints or None, got {seed!r}")
-        for i, s in enumerate(seeds):
-            if s is not None or self._rngs[i] is None:
-                self._rngs[i], _ = seeding.np_random(s)
-        return self._rngs  # type: ignore[return-value]
+    def _seed(self, seed: int | Sequence[int | None] | None) -> tuple[np.random.Generator, ...]:
+        """The sub-envs' generators after ``reset(seed=seed)``'s reseeding (``envs.seeding``)."""
+        self._streams.reseed(seed)
+        return self._streams.generators()
 
     def sample_episodes(self, seed: int | Sequence[int | None] | None = None) -> dict[str, np.ndarray]:
         """Draw one whole episode per sub-env, batched: the trainer's fast path (no stepping).
@@ -295,7 +221,7 @@ class SupervisedVectorEnv(_TaskMixin, VectorEnv):
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        _check_no_options(options)
+        check_options(options, (), type(self).__name__)
         self._episode = self.task.draw_batch(self._seed(seed))
         self._t = 0
         return self._episode.inputs[0].copy(), {}

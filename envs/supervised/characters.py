@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from envs.supervised.base import check_int
+from envs.checks import check_int
 from envs.supervised.data import OmniglotData, load_omniglot, omniglot_split
 
 

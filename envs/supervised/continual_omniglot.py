@@ -18,7 +18,8 @@ import os
 
 import numpy as np
 
-from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv, check_choice, check_int
+from envs.checks import check_choice, check_int
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 from envs.supervised.characters import CharacterPool
 
 ORDERINGS = ("continual", "iid")

@@ -22,15 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.supervised.base import (
-    Episode,
-    SupervisedEnv,
-    SupervisedTask,
-    SupervisedVectorEnv,
-    check_choice,
-    check_int,
-    check_range,
-)
+from envs.checks import check_choice, check_int, check_range
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 
 ORDERINGS = ("continual", "iid")
 

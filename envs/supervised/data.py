@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from envs.supervised.base import check_choice, check_int
+from envs.checks import check_choice, check_int
 
 OMNIGLOT_ENV_VAR = "PLASTIC_OMNIGLOT"
 SPLITS = ("train", "test", "all")

@@ -14,7 +14,8 @@ import os
 
 import numpy as np
 
-from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv, check_int
+from envs.checks import check_int
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 from envs.supervised.natural_images import load_natural_images
 from envs.supervised.pattern_memory import write_presentations
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from envs.supervised.base import check_choice, check_int
+from envs.checks import check_choice, check_int
 
 SKIMAGE_TRAIN_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "coins", "moon", "brick", "gravel")
 SKIMAGE_TEST_IMAGES = ("rocket", "grass")

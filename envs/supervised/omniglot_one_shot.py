@@ -17,7 +17,8 @@ import os
 
 import numpy as np
 
-from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv, check_int
+from envs.checks import check_int
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 from envs.supervised.characters import CharacterPool
 
 

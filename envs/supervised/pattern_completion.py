@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv, check_int
+from envs.checks import check_int
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 
 
 class PatternCompletionTask(SupervisedTask):

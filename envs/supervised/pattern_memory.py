@@ -13,14 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.supervised.base import (
-    Episode,
-    SupervisedEnv,
-    SupervisedTask,
-    SupervisedVectorEnv,
-    check_float,
-    check_int,
-)
+from envs.checks import check_float, check_int
+from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 
 
 def write_presentations(inputs: np.ndarray, shown: np.ndarray, show_steps: int, period: int) -> None:
