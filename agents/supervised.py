@@ -275,8 +275,8 @@ def evaluate(
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     env_kwargs = dict(config.env_kwargs)
     registered = gym.spec(config.env_id)
-    task_class = gym.envs.registration.load_env_creator(registered.vector_entry_point).task_class
-    if "split" in inspect.signature(task_class.__init__).parameters:
+    config_class = gym.envs.registration.load_env_creator(registered.vector_entry_point).config_class
+    if "split" in inspect.signature(config_class.__init__).parameters:
         env_kwargs["split"] = split
     batch = batch or config.batch
     device = next(model.parameters()).device

@@ -3,13 +3,17 @@
 ``import envs`` (or ``gym.register_envs(envs)``) registers them; ``gym.make("envs:Plastic/Maze-v0")`` works with
 no prior import. Every id also has a native batched ``VectorEnv``:
 ``gym.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``.
+
+Each env's ``metadata`` names its source paper and tags (neurogym's convention); ``envs.tasks("omniglot")`` lists
+the ids with a tag, ``envs.tasks()`` all of them with their metadata.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+from typing import Any
 
-from gymnasium.envs.registration import register, registry
+from gymnasium.envs.registration import load_env_creator, register, registry
 
 try:
     __version__ = importlib.metadata.version("plastic-meta-rl")
@@ -31,9 +35,23 @@ _ENVS = {
     "Plastic/ContinualOmniglot-v0": "envs.supervised.continual_omniglot:ContinualOmniglot",
 }
 
+ENV_IDS = tuple(_ENVS)
 RL_ENV_IDS = ("Plastic/Maze-v0", "Plastic/CueReward-v0", "Plastic/ReversalBandit-v0")
 SUPERVISED_ENV_IDS = tuple(env_id for env_id in _ENVS if env_id not in RL_ENV_IDS)
 
 for _env_id, _target in _ENVS.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point=f"{_target}Env", vector_entry_point=f"{_target}VectorEnv")
+
+
+def tasks(tag: str | None = None) -> dict[str, dict[str, Any]]:
+    """The registered ids (with ``tag`` among their tags, when given) and their single env's metadata.
+
+    Imports the env modules (the supervised ones are otherwise imported lazily).
+    """
+    found = {}
+    for env_id in ENV_IDS:
+        metadata = load_env_creator(registry[env_id].entry_point).metadata
+        if tag is None or tag in metadata["tags"]:
+            found[env_id] = dict(metadata)
+    return found

@@ -1,17 +1,53 @@
-"""Reversal bandit (after Wang et al. 2016; TASKS.md section 2): k Bernoulli arms whose best arm changes.
+"""Reversal bandit (after Wang et al. 2016): k Bernoulli arms whose best arm changes within the episode.
 
+## Description
 Each episode draws the arm probabilities (by default p and 1 - p with p uniform in [0, 1]; or p from
 ``p_choices``; or the fixed ``probabilities``, assigned to the arms in a random order unless
 ``shuffle_arms=False``; with k > 2 arms the draws are independent per arm). Then the reversals: by default exactly
-one, at a step drawn uniformly in [T/4, 3T/4] (so that both phases last at least a quarter of the episode); with
-``hazard_rate=h`` instead, every step 1..T-1 is a reversal with probability h (0 gives none). A reversal swaps the
-best arm's probability with that of a uniformly drawn other arm (with 2 arms: the arms swap). A (T, k) table of
-uniforms, drawn at reset too, decides the Bernoulli rewards: pulling arm a at step t pays 1 if u[t, a] < p_t[a].
+one, at a step drawn uniformly in [T // 4, 3T // 4] (at least step 1; none when T = 1), so that both phases last
+at least a quarter of the episode; with ``hazard_rate=h`` instead, every step 1..T-1 is a reversal with
+probability h (0 gives none). A reversal swaps the best arm's probability with that of a uniformly drawn other
+arm (with 2 arms: the arms swap). A (T, k) table of uniforms, drawn at reset too, decides the Bernoulli rewards:
+pulling arm a at step t pays 1 if u[t, a] < p_t[a]. Everything random in an episode is drawn at reset.
 
-Observation (float32): bias, t/T, previous reward, previous action one-hot (k). Rewards are 0 or 1.
-Info (about the pull the next action makes, i.e. the step of the observation returned): arm_probabilities (k,),
-best_arm, reversal (the probabilities changed at this step). The final observation (t = T) repeats the last
-probabilities. The reset info also carries reversal_mask (T,) bool: the steps where a reversal happens.
+## Observation
+``Box(5,)`` float32 at the defaults (``n_arms + 3`` inputs; the task itself has no input):
+
+| index | input | range |
+|---|---|---|
+| 0 | bias | 1 |
+| 1 | t / episode_length | [0, 1] |
+| 2 | previous reward | {0, 1} |
+| 3 .. n_arms+2 (3-4) | previous action one-hot (all 0 at t = 0) | {0, 1} |
+
+Info (about the pull the next action makes, i.e. the step of the observation returned): "arm_probabilities"
+(k,), "best_arm", "reversal" (the probabilities changed at this step). The final observation (t = T) repeats the
+last probabilities. The reset info also carries "reversal_mask" (T,) bool: the steps where a reversal happens.
+
+## Actions
+``Discrete(n_arms)`` (``Discrete(2)`` by default): action a pulls arm a.
+
+## Rewards
+1 if the pulled arm pays (u[t, a] < p_t[a]), else 0.
+
+## Episode end
+Truncated after ``episode_length`` steps (100 by default); never terminated.
+
+## Arguments
+``n_arms`` (2; at least 2), ``episode_length`` (100), ``probabilities`` (None; or ``n_arms`` fixed
+probabilities), ``p_choices`` (None; or a non-empty list of probabilities to draw p from; not with
+``probabilities``), ``shuffle_arms`` (True: the fixed ``probabilities`` go to the arms in a random order),
+``hazard_rate`` (None: exactly one reversal; or the per-step reversal probability, in [0, 1]).
+
+## Registered ids
+``Plastic/ReversalBandit-v0``: ``gym.make`` gives :class:`ReversalBanditEnv` (render modes human, rgb_array,
+ansi); ``gym.make_vec(..., vectorization_mode="vector_entry_point")`` gives :class:`ReversalBanditVectorEnv`
+(rgb_array, ansi), the same episodes as ``SyncVectorEnv`` over B ``ReversalBanditEnv``s seeded seed, seed + 1, ...
+
+## Source paper
+Wang, Kurth-Nelson, Tirumala, Soyer, Leibo, Munos, Blundell, Kumaran, Botvinick, "Learning to reinforcement
+learn", arXiv:1611.05763, 2016; the reversal follows the reversal-learning task of Miconi, "Learning to learn
+with backpropagation of Hebbian plasticity", arXiv:1609.02228, 2016 (TASKS.md section 2).
 """
 
 from __future__ import annotations
@@ -25,7 +61,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.checks import check_int, check_probabilities
-from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv
+from envs.episodic import EpisodicEnv, EpisodicVectorEnv, MetaRLBatch
 
 
 @dataclass(frozen=True)
@@ -122,7 +158,7 @@ _MARGIN = 8
 _TEXT_MIN_WIDTH = 480  # the text lines' room (wider than the picture for short episodes)
 
 
-class ReversalBanditBatch(EpisodeBatch):
+class ReversalBanditBatch(MetaRLBatch):
     """B bandit episodes in lock-step. Tables: probabilities (B, T + 1, k), uniforms (B, T + 1, k) (row T unused),
     reversal (B, T + 1) bool."""
 
@@ -288,10 +324,14 @@ class ReversalBanditEnv(EpisodicEnv):
 
     config_class = ReversalBanditConfig
     batch_class = ReversalBanditBatch
+    metadata = {
+        "render_modes": ["human", "rgb_array", "ansi"], "render_fps": 4,
+        "paper": "Wang et al. 2016, Learning to reinforcement learn (arXiv:1611.05763)",
+        "tags": ["meta-rl", "bandit", "reversal"],
+    }
 
 
 class ReversalBanditVectorEnv(EpisodicVectorEnv):
     """``num_envs`` bandit episodes stepped with numpy array operations; same episodes as SyncVectorEnv."""
 
-    config_class = ReversalBanditConfig
-    batch_class = ReversalBanditBatch
+    env_class = ReversalBanditEnv

@@ -1,26 +1,66 @@
-"""Cue-reward association (Backpropamine, 2019; TASKS.md section 2): which of 4 random cues brings reward?
+"""Cue-reward association (Backpropamine, Miconi et al. 2019): which of 4 random cues brings reward?
 
+## Description
 Each episode draws ``n_cues`` distinct random ±1 cues of ``cue_size`` bits and picks one as the target. The
-episode is a sequence of trials, each ``trial_length`` = 5..8 steps (uniform):
+episode is a sequence of trials, each ``trial_length`` = L = 5..8 steps (uniform, both ends included):
 
     blank | cue zone: L - 3 steps, ``cues_per_trial`` of them show a cue, the rest blank | go | blank
 
-At the go step (go bit on) action 1 means "the target was shown in this trial", 0 "it was not"; the right answer
-earns +1 and the wrong one -1, seen as the previous-reward input of the next step. On every other step the
-action does not matter and earns 0 (as in the paper).
+At the go step (go bit on) the agent answers whether the target was among this trial's cues; on every other
+step the action does not matter (as in the paper).
 
 Which cues a trial shows (our choice; the paper says "2 of the 4 cues"): with probability ``target_probability``
 (0.5) the trial shows the target plus ``cues_per_trial - 1`` distinct non-target cues, otherwise
-``cues_per_trial`` distinct non-targets, in a random order. With 4 cues and 2 per trial this is exactly a
-uniformly random pair of distinct cues (3 of the 6 pairs hold the target); for other sizes it keeps "target
-shown" at one trial in two, so that always answering 1 (or 0) earns 0 on average. Trials are laid back to back;
-the last one may be cut by the end of the episode (then no answer is asked for it).
+``cues_per_trial`` distinct non-targets, in a random order, at random distinct steps of the cue zone. With 4
+cues and 2 per trial this is exactly a uniformly random pair of distinct cues (3 of the 6 pairs hold the target);
+for other sizes it keeps "target shown" at one trial in two, so that always answering 1 (or 0) earns 0 on
+average. Trials are laid back to back; the last one may be cut by the end of the episode (when the cut comes
+before its go step, no answer is asked for it). Everything random in an episode (the cues, the target, the
+trials' lengths, cues and cue steps) is drawn at reset.
 
-Observation (float32): cue bits (0 on steps without a cue), go bit, bias, t/T, previous reward, previous action
-one-hot (2) -- 26 inputs by default. Info (about the step of the observation returned, i.e. the step the next
-action answers): target, cue (index shown, -1 none), trial, step_in_trial, trial_length, trial_start, go,
-target_shown (the target is among this trial's cues); the final observation (t = T) has trial = step_in_trial =
-cue = -1 and trial_length = 0. The reset info also carries the cues (n_cues, cue_size).
+## Observation
+``Box(26,)`` float32 at the defaults (``cue_size + 6`` inputs):
+
+| index | input | range |
+|---|---|---|
+| 0 .. cue_size-1 (0-19) | the bits of the cue shown at this step (all 0 on steps without a cue) | {-1, 0, 1} |
+| cue_size (20) | go bit: 1 at the go step of a trial | {0, 1} |
+| cue_size+1 (21) | bias | 1 |
+| cue_size+2 (22) | t / episode_length | [0, 1] |
+| cue_size+3 (23) | previous reward | {-1, 0, 1} |
+| cue_size+4 .. cue_size+5 (24-25) | previous action one-hot (all 0 at t = 0) | {0, 1} |
+
+The authors' code has one more input, always 0 (27 in all, TASKS.md section 2); this env has none.
+Info (about the step of the observation returned, i.e. the step the next action answers): "target" (index of
+the target cue), "cue" (index of the cue shown, -1 none), "trial", "step_in_trial", "trial_length",
+"trial_start", "go", "target_shown" (the target is among this trial's cues); the final observation (t = T) has
+trial = step_in_trial = cue = -1 and trial_length = 0. The reset info also carries "cues" (n_cues, cue_size).
+
+## Actions
+``Discrete(2)``: at the go step, 1 means "the target was shown in this trial" and 0 "it was not"; on every other
+step the action is ignored.
+
+## Rewards
+At the go step +1 for the right answer and -1 for the wrong one, seen as the previous-reward input of the next
+step; 0 on every other step, whatever the action (as in the paper).
+
+## Episode end
+Truncated after ``episode_length`` steps (120 by default, about 18 trials); never terminated.
+
+## Arguments
+``n_cues`` (4; at least 2 and at least ``cues_per_trial + 1``, at most 2 ** ``cue_size``), ``cue_size`` (20: bits
+per cue), ``episode_length`` (120), ``cues_per_trial`` (2), ``trial_length`` ((5, 8): the shortest and longest
+L, both included; the shortest at least ``cues_per_trial + 3``), ``target_probability`` (0.5, in [0, 1]: the
+chance that a trial shows the target).
+
+## Registered ids
+``Plastic/CueReward-v0``: ``gym.make`` gives :class:`CueRewardEnv` (render modes human, rgb_array, ansi);
+``gym.make_vec(..., vectorization_mode="vector_entry_point")`` gives :class:`CueRewardVectorEnv` (rgb_array,
+ansi), the same episodes as ``SyncVectorEnv`` over B ``CueRewardEnv``s seeded seed, seed + 1, ...
+
+## Source paper
+Miconi, Rawal, Clune, Stanley, "Backpropamine: training self-modifying neural networks with differentiable
+neuromodulated plasticity", ICLR 2019 (the cue-reward association task; TASKS.md section 2).
 """
 
 from __future__ import annotations
@@ -33,7 +73,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.checks import check_int
-from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv
+from envs.episodic import EpisodicEnv, EpisodicVectorEnv, MetaRLBatch
 
 N_ACTIONS = 2  # 0 = "target not shown", 1 = "target shown"
 
@@ -161,7 +201,7 @@ def _dim(colour: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple(round(0.35 * c + 0.65 * b) for c, b in zip(colour, _BG, strict=True))
 
 
-class CueRewardBatch(EpisodeBatch):
+class CueRewardBatch(MetaRLBatch):
     """B cue-reward episodes in lock-step. Tables: cues (B, n_cues, cue_size), step tables (B, T + 1)."""
 
     n_actions = N_ACTIONS
@@ -377,10 +417,14 @@ class CueRewardEnv(EpisodicEnv):
 
     config_class = CueRewardConfig
     batch_class = CueRewardBatch
+    metadata = {
+        "render_modes": ["human", "rgb_array", "ansi"], "render_fps": 4,
+        "paper": "Miconi et al. 2019, Backpropamine (ICLR)",
+        "tags": ["meta-rl", "association", "working-memory", "backpropamine2019"],
+    }
 
 
 class CueRewardVectorEnv(EpisodicVectorEnv):
     """``num_envs`` cue-reward episodes stepped with numpy array operations; same episodes as SyncVectorEnv."""
 
-    config_class = CueRewardConfig
-    batch_class = CueRewardBatch
+    env_class = CueRewardEnv

@@ -1,15 +1,17 @@
-"""One code path for a single env and its native vector env: B fixed-length episodes stepped in lock-step.
+"""One code path for every env here, single and vector: B fixed-length episodes stepped in lock-step.
 
-A task supplies an :class:`EpisodeBatch` subclass with
+A task supplies an :class:`EpisodeBatch` subclass (meta-RL tasks: :class:`MetaRLBatch`, which adds the
+previous-reward and previous-action inputs and discrete actions; supervised tasks: one generic batch in
+``envs.supervised.base``) with
 
-- ``draw_episode(rng)``: ALL the randomness of one episode, drawn at reset into a dict of arrays (step() draws
-  nothing), padded to ``episode_length + 1`` steps so that the final observation can be read like any other;
-- ``load(i, episode)``: write one drawn episode into row i of the batch arrays;
-- ``task_inputs()``, ``play(actions)`` and ``step_infos()``: array operations over all B rows at once.
+- ``draw_episode(rng)``: ALL the randomness of one episode, drawn at reset (step() draws nothing);
+- ``load_tables(i, episode)``: write one drawn episode into row i of the batch's (B, T + 1, ...) tables (row T
+  is padding, so that the final observation can be read like any other);
+- ``observe()``, ``play(actions)`` and ``step_infos()``: array operations over all B rows at once.
 
-An env module then declares its two envs with three class attributes each (its config dataclass, its batch and
-its metadata): the keyword arguments are the config's fields, written once, and the envs' signatures are made
-from them.
+An env module declares its single env with three class attributes (its config, its batch, its metadata) and its
+vector env with one (``env_class``): the keyword arguments are the config's, written once, and both envs'
+signatures are made from them.
 
 :class:`EpisodicEnv` is a batch of one and :class:`EpisodicVectorEnv` keeps one generator per sub-env, loops over
 sub-envs only at reset and steps all B episodes together, so that both produce exactly the same episodes.
@@ -31,21 +33,16 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.checks import check_action, check_actions, check_int, check_options, check_render_mode, check_sizes
-from envs.meta_rl import meta_features
+from envs.meta_rl import MetaInputs
 from envs.seeding import SubEnvStreams
-
-RENDER_MODES = ["ansi", "rgb_array"]
 
 
 class EpisodeBatch(abc.ABC):
-    """B episodes of one task in lock-step. Common state, all shape (B,): the step t, previous reward and action.
+    """B fixed-length episodes of one task in lock-step; the common state is the step t, shape (B,).
 
     The per-episode tables are (B, T + 1, ...): row T is padding, so that an env already at t = T (about to be
     autoreset) can be stepped with the others harmlessly and then overwritten by ``load``.
     """
-
-    n_actions: int
-    reward_range: tuple[float, float]
 
     def __init__(self, num_envs: int, episode_length: int, bytes_per_step: int = 16) -> None:
         check_sizes(num_envs, episode_length, bytes_per_step)  # before anything is allocated
@@ -53,66 +50,131 @@ class EpisodeBatch(abc.ABC):
         self.episode_length = episode_length
         self.rows = np.arange(num_envs)
         self.t = np.zeros(num_envs, dtype=np.int64)
-        self.prev_reward = np.zeros(num_envs, dtype=np.float64)
-        self.prev_action = np.full(num_envs, -1, dtype=np.int64)
-        # History for rendering: actions (-1 = not taken yet) and rewards of every step, (B, T + 1).
-        self.actions = np.full((num_envs, episode_length + 1), -1, dtype=np.int64)
-        self.rewards_seen = np.zeros((num_envs, episode_length + 1), dtype=np.float64)
 
     # --- what a task defines -------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def draw_episode(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def draw_episode(self, rng: np.random.Generator) -> Any:
         """All the randomness of one episode (depends only on the task settings, not on the batch state)."""
 
     @abc.abstractmethod
-    def load_tables(self, index: int, episode: dict[str, np.ndarray]) -> None:
+    def load_tables(self, index: int, episode: Any) -> None:
         """Write the tables of ``episode`` into row ``index``."""
-
-    @abc.abstractmethod
-    def task_inputs(self) -> np.ndarray:
-        """Task part of the observation at the current steps, (B, D_task) float32."""
-
-    @abc.abstractmethod
-    def play(self, actions: np.ndarray) -> np.ndarray:
-        """Rewards (B,) float64 of ``actions`` (B,) at the current steps. Draws nothing; may move task state that
-        the next observation shows (the maze's agent), never t or the history (``step`` keeps those)."""
-
-    @abc.abstractmethod
-    def step_infos(self) -> dict[str, np.ndarray]:
-        """Infos describing the current steps (the observation just returned): arrays (B, ...)."""
-
-    @abc.abstractmethod
-    def episode_info(self, episode: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Extra info about a freshly drawn episode, added to the reset info."""
 
     @abc.abstractmethod
     def observation_space(self) -> gym.spaces.Box:
         """The single-episode observation space (exact bounds)."""
 
     @abc.abstractmethod
-    def render_rgb(self, index: int) -> np.ndarray:
-        """Frame (H, W, 3) uint8 of episode ``index`` so far."""
+    def action_space(self) -> gym.spaces.Space:
+        """The single-episode action space."""
 
     @abc.abstractmethod
+    def check_actions(self, actions: object) -> np.ndarray:
+        """``actions`` of all B episodes as an array (B, ...), or raise naming what is wrong (before any change)."""
+
+    @abc.abstractmethod
+    def check_action(self, action: object) -> np.ndarray:
+        """One episode's ``action`` as a batch of one (1, ...), or raise."""
+
+    @abc.abstractmethod
+    def observe(self) -> np.ndarray:
+        """Observations (B, D) float32 at the current steps (a fresh array)."""
+
+    @abc.abstractmethod
+    def play(self, actions: np.ndarray) -> np.ndarray:
+        """Rewards (B,) float64 of ``actions`` (checked) at the current steps. Draws nothing; may move task state
+        that the next observation shows (the maze's agent), never t (``step`` moves it)."""
+
+    @abc.abstractmethod
+    def step_infos(self) -> dict[str, np.ndarray]:
+        """Infos returned by a step: arrays (B, ...)."""
+
+    def reset_infos(self) -> dict[str, np.ndarray]:
+        """Infos returned by a reset, arrays (B, ...): by default those of a step (when they describe the step of
+        the observation returned, they are the same after a reset)."""
+        return self.step_infos()
+
+    def episode_info(self, episode: Any) -> dict[str, Any]:
+        """Extra info about a freshly drawn episode, added to the reset info."""
+        return {}
+
+    def render_rgb(self, index: int) -> np.ndarray:
+        """Frame (H, W, 3) uint8 of episode ``index`` so far (tasks with the rgb_array render mode)."""
+        raise NotImplementedError
+
     def render_ansi(self, index: int) -> str:
-        """Text view of episode ``index`` so far."""
+        """Text view of episode ``index`` so far (tasks with the ansi render mode)."""
+        raise NotImplementedError
 
     # --- shared mechanics ----------------------------------------------------------------------------------------
-    def load(self, index: int, episode: dict[str, np.ndarray]) -> None:
+    def load(self, index: int, episode: Any) -> None:
+        """Start ``episode`` in row ``index``."""
         self.load_tables(index, episode)
         self.t[index] = 0
+
+    def step(self, actions: np.ndarray) -> np.ndarray:
+        """Play ``actions`` (B, ...) (checked) in every episode and move on one step; return the rewards (B,)."""
+        rewards = self.play(actions)
+        self.t += 1
+        return rewards
+
+
+class MetaRLBatch(EpisodeBatch):
+    """Episodes of a meta-RL task: discrete actions, and the inputs of ``envs.meta_rl`` after the task's own.
+
+    Adds, all (B,): the previous reward and action; and the history of every step for rendering: actions (-1 =
+    not taken yet) and rewards, (B, T + 1). A task defines ``n_actions``, ``task_inputs`` and the rest of
+    :class:`EpisodeBatch` but the actions and the observation.
+    """
+
+    n_actions: int
+
+    def __init__(self, num_envs: int, episode_length: int, bytes_per_step: int = 16) -> None:
+        super().__init__(num_envs, episode_length, bytes_per_step)
+        self.prev_reward = np.zeros(num_envs, dtype=np.float64)
+        self.prev_action = np.full(num_envs, -1, dtype=np.int64)
+        self.actions = np.full((num_envs, episode_length + 1), -1, dtype=np.int64)
+        self.rewards_seen = np.zeros((num_envs, episode_length + 1), dtype=np.float64)
+        self._obs: np.ndarray | None = None  # (B, D) float32, made by the first observe()
+
+    @abc.abstractmethod
+    def task_inputs(self) -> np.ndarray:
+        """Task part of the observation at the current steps, (B, D_task) float32."""
+
+    def action_space(self) -> gym.spaces.Discrete:
+        return gym.spaces.Discrete(self.n_actions)
+
+    def check_actions(self, actions: object) -> np.ndarray:
+        return check_actions(actions, self.n_actions, self.num_envs)
+
+    def check_action(self, action: object) -> np.ndarray:
+        return np.array([check_action(action, self.n_actions)], dtype=np.int64)
+
+    def load(self, index: int, episode: Any) -> None:
+        super().load(index, episode)
         self.prev_reward[index] = 0.0
         self.prev_action[index] = -1
         self.actions[index] = -1
         self.rewards_seen[index] = 0.0
 
     def observe(self) -> np.ndarray:
-        """Observations (B, D) float32: task inputs, then bias, t/T, previous reward, previous action one-hot."""
-        meta = meta_features(self.t, self.episode_length, self.prev_reward, self.prev_action, self.n_actions)
-        return np.concatenate([self.task_inputs(), meta], axis=1)
+        """Task inputs, then bias, t/T, previous reward, previous action one-hot: (B, D) float32.
+
+        Written into one buffer kept across steps (a few small writes per step, whatever B is), returned as a copy.
+        """
+        if self._obs is None:
+            meta = MetaInputs(self.episode_length, self.n_actions)
+            self._obs = np.zeros((self.num_envs, self.observation_space().shape[0]), dtype=np.float32)
+            self._task_size = self._obs.shape[1] - meta.size
+            self._obs_task, self._obs_meta = self._obs[:, : self._task_size], self._obs[:, self._task_size :]
+            self._meta = meta
+            meta.start(self._obs_meta)
+        self._meta.write(self._obs_meta, self.t, self.prev_reward, self.prev_action)
+        if self._task_size:
+            self._obs_task[...] = self.task_inputs()
+        return self._obs.copy()
 
     def step(self, actions: np.ndarray) -> np.ndarray:
-        """Play ``actions`` (B,) int64 (already checked) in every episode; return the rewards (B,) float64."""
         rewards = self.play(actions)
         self.actions[self.rows, self.t] = actions
         self.rewards_seen[self.rows, self.t] = rewards
@@ -122,24 +184,28 @@ class EpisodeBatch(abc.ABC):
         return rewards
 
 
-def _single_info(infos: dict[str, np.ndarray], index: int) -> dict[str, Any]:
-    """Row ``index`` of batched infos: python scalars for per-episode scalars, arrays otherwise."""
-    return {key: (value[index].item() if value.ndim == 1 else value[index].copy()) for key, value in infos.items()}
+def _config_parameters(config_class: type) -> list[inspect.Parameter]:
+    """The keyword arguments of a task: the fields of its config dataclass, or its class's constructor's."""
+    if dataclasses.is_dataclass(config_class):
+        kw = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return [inspect.Parameter(f.name, kw, default=f.default, annotation=f.type)
+                for f in dataclasses.fields(config_class)]
+    return [p for p in inspect.signature(config_class).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def _env_signature(config_class: type, vector: bool) -> inspect.Signature:
     """``(num_envs=1, <the config's fields>, render_mode=None)``: what users see in help() and their editor."""
     kw = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("num_envs", kw, default=1, annotation=int)] if vector else []
-    for field in dataclasses.fields(config_class):
-        params.append(inspect.Parameter(field.name, kw, default=field.default, annotation=field.type))
+    params += [p.replace(kind=kw) for p in _config_parameters(config_class)]
     params.append(inspect.Parameter("render_mode", kw, default=None, annotation="str | None"))
     return inspect.Signature(params)
 
 
 def _config(config_class: type, args: tuple, kwargs: dict[str, Any], owner: str) -> Any:
     """The task config from an env's arguments (positional in the config's field order, or by name)."""
-    names = [field.name for field in dataclasses.fields(config_class)]
+    names = [p.name for p in _config_parameters(config_class)]
     if len(args) > len(names):
         raise TypeError(f"{owner} takes at most {len(names)} positional arguments ({', '.join(names)}), got "
                         f"{len(args)}")
@@ -153,37 +219,36 @@ def _config(config_class: type, args: tuple, kwargs: dict[str, Any], owner: str)
     return config_class(**kwargs)
 
 
-class _DeclaredByConfig:
-    """What a task's env declares: ``config_class`` and ``batch_class``; its signature is made from the config."""
+def _single_info(infos: dict[str, np.ndarray], index: int) -> dict[str, Any]:
+    """Row ``index`` of batched infos: python scalars for per-episode scalars, arrays otherwise."""
+    return {key: (value[index].item() if value.ndim == 1 else value[index].copy()) for key, value in infos.items()}
+
+
+class EpisodicEnv(gym.Env):
+    """A single episode of an :class:`EpisodeBatch` task (a batch of one). Episodes end by truncation.
+
+    A task's env declares ``config_class`` (its frozen dataclass of keyword arguments, or any class taking them,
+    checked at construction), ``batch_class`` (built as ``batch_class(config, num_envs)``) and ``metadata``
+    (render modes and fps, the source paper and tags). Its signature is made from the config. A "human" render
+    mode, where the metadata lists it, shows the rgb frame in a pygame window at every reset and step.
+    """
 
     config_class: ClassVar[type]
     batch_class: ClassVar[type[EpisodeBatch]]
-    _vector: ClassVar[bool]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "config_class" in cls.__dict__:
-            cls.__signature__ = _env_signature(cls.config_class, vector=cls._vector)
-
-
-class EpisodicEnv(_DeclaredByConfig, gym.Env):
-    """A single episode of an :class:`EpisodeBatch` task (a batch of one). Episodes end by truncation.
-
-    A task's env sets ``config_class`` (its frozen dataclass of keyword arguments, checked at construction),
-    ``batch_class`` (built as ``batch_class(config, num_envs)``) and ``metadata``. A "human" render mode, where
-    the metadata lists it, shows the rgb frame in a pygame window at every reset and step.
-    """
-
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 4}
-    _vector = False
+            cls.__signature__ = _env_signature(cls.config_class, vector=False)
 
     def __init__(self, *args: Any, render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = _config(self.config_class, args, kwargs, type(self).__name__)
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self._batch = self.batch_class(self.config, 1)
         self.observation_space = self._batch.observation_space()
-        self.action_space = gym.spaces.Discrete(self._batch.n_actions)
-        self._episode: dict[str, np.ndarray] | None = None
+        self.action_space = self._batch.action_space()
+        self._episode: Any = None
         self._window: Any = None
 
     @property
@@ -195,7 +260,7 @@ class EpisodicEnv(_DeclaredByConfig, gym.Env):
         super().reset(seed=seed)
         self._episode = self._batch.draw_episode(self.np_random)
         self._batch.load(0, self._episode)
-        info = _single_info(self._batch.step_infos(), 0)
+        info = _single_info(self._batch.reset_infos(), 0)
         info.update(self._batch.episode_info(self._episode))
         if self.render_mode == "human":
             self.render()
@@ -205,9 +270,8 @@ class EpisodicEnv(_DeclaredByConfig, gym.Env):
         if self._episode is None:
             raise RuntimeError("call reset() before step()")
         if self._batch.t[0] >= self.episode_length:
-            raise RuntimeError(f"the episode was truncated after {self.episode_length} steps: call reset()")
-        action = check_action(action, self._batch.n_actions)
-        reward = float(self._batch.step(np.array([action], dtype=np.int64))[0])
+            raise RuntimeError(f"the episode is over (truncated after {self.episode_length} steps): call reset()")
+        reward = float(self._batch.step(self._batch.check_action(action))[0])
         truncated = bool(self._batch.t[0] >= self.episode_length)
         if self.render_mode == "human":
             self.render()
@@ -238,19 +302,29 @@ class EpisodicEnv(_DeclaredByConfig, gym.Env):
             self._window = None
 
 
-class EpisodicVectorEnv(_DeclaredByConfig, VectorEnv):
+class EpisodicVectorEnv(VectorEnv):
     """B episodes of an :class:`EpisodeBatch` task stepped with array operations; same episodes as SyncVectorEnv.
 
-    Declared like :class:`EpisodicEnv` (``config_class``, ``batch_class``, ``metadata``); ``num_envs`` comes first.
+    Declared by its single env: ``env_class = <the EpisodicEnv>`` gives the config, the batch, the signature
+    (``num_envs`` first) and the metadata (the single env's, without "human", with NEXT_STEP autoreset).
     Sub-env i has its own generator, seeded with ``seed + i`` by ``reset(seed=seed)``; ``reset(seed=None)`` keeps
     the streams; ``options={"reset_mask": mask}`` resets only some sub-envs. NEXT_STEP autoreset: the step after
     an episode's truncation resets it (its action is ignored, reward 0, the info is the reset info).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": RENDER_MODES, "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
-    _vector = True
+    env_class: ClassVar[type[EpisodicEnv]]
+    config_class: ClassVar[type]
+    batch_class: ClassVar[type[EpisodeBatch]]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "env_class" in cls.__dict__:
+            single = cls.env_class
+            cls.config_class, cls.batch_class = single.config_class, single.batch_class
+            modes = [mode for mode in single.metadata["render_modes"] if mode != "human"]
+            cls.metadata = {**single.metadata, "render_modes": modes, "autoreset_mode": AutoresetMode.NEXT_STEP}
+            cls.__signature__ = _env_signature(cls.config_class, vector=True)
 
     def __init__(self, num_envs: int = 1, *args: Any, render_mode: str | None = None, **kwargs: Any) -> None:
         num_envs = check_int("num_envs", num_envs, 1)
@@ -260,7 +334,7 @@ class EpisodicVectorEnv(_DeclaredByConfig, VectorEnv):
         self.num_envs = num_envs
         self.single_observation_space = self._batch.observation_space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.single_action_space = gym.spaces.Discrete(self._batch.n_actions)
+        self.single_action_space = self._batch.action_space()
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._streams = SubEnvStreams(num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
@@ -308,15 +382,16 @@ class EpisodicVectorEnv(_DeclaredByConfig, VectorEnv):
         self._reset_envs(indices, infos)
         self._autoreset[indices] = False
         self._started = True
-        for key, value in self._batch.step_infos().items():
+        for key, value in self._batch.reset_infos().items():
             _add_masked(infos, key, value, mask)
         return self._batch.observe(), infos
 
     def step(self, actions: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        actions = check_actions(actions, self._batch.n_actions, self.num_envs)
-        # Every row is stepped (rows waiting for autoreset sit at t = T on padding); those rows are then reloaded.
+        actions = self._batch.check_actions(actions)
+        # Every row is stepped (rows waiting for autoreset sit at t = T on padding); those rows are then reloaded
+        # and report their reset info.
         rewards = self._batch.step(actions)
         infos: dict[str, Any] = {}
         restarting = np.flatnonzero(self._autoreset)
@@ -325,8 +400,19 @@ class EpisodicVectorEnv(_DeclaredByConfig, VectorEnv):
             rewards[restarting] = 0.0
         truncations = self._batch.t >= self.episode_length
         self._autoreset = truncations.copy()
-        for key, value in self._batch.step_infos().items():
-            infos[key], infos[f"_{key}"] = value, np.ones(self.num_envs, dtype=np.bool_)
+        stepped = np.ones(self.num_envs, dtype=np.bool_)
+        stepped[restarting] = False
+        step_infos = self._batch.step_infos()
+        reset_infos = self._batch.reset_infos() if restarting.size else {}
+        for key in step_infos | reset_infos:
+            if key in step_infos and key in reset_infos:
+                value, mask = step_infos[key].copy(), np.ones(self.num_envs, dtype=np.bool_)
+                value[restarting] = reset_infos[key][restarting]
+            elif key in step_infos:
+                value, mask = step_infos[key], stepped
+            else:
+                value, mask = reset_infos[key], ~stepped
+            _add_masked(infos, key, value, mask)
         return self._batch.observe(), rewards, np.zeros(self.num_envs, dtype=np.bool_), truncations, infos
 
     def render(self) -> tuple[np.ndarray | str, ...] | None:
@@ -340,7 +426,10 @@ class EpisodicVectorEnv(_DeclaredByConfig, VectorEnv):
 
 
 def _add_masked(infos: dict[str, Any], key: str, values: np.ndarray, mask: np.ndarray) -> None:
-    """Batched info ``values`` (B, ...) kept only where ``mask``; zeros elsewhere, as SyncVectorEnv would give."""
+    """Batched info ``values`` (B, ...) kept only where ``mask``; zeros elsewhere, and no key where no sub-env
+    reports it, as SyncVectorEnv would give."""
+    if not mask.any():
+        return
     if mask.all():
         infos[key], infos[f"_{key}"] = values, mask.copy()
     else:

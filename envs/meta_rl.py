@@ -9,22 +9,25 @@ from __future__ import annotations
 import numpy as np
 
 
-def meta_features(
-    t: np.ndarray | int, episode_length: int, prev_reward: np.ndarray | float, prev_action: np.ndarray | int,
-    n_actions: int,
-) -> np.ndarray:
-    """Bias, t/T, previous reward and previous-action one-hot: shape (B, 3 + n_actions), or (3 + n_actions,).
+class MetaInputs:
+    """Writes bias, t/T, previous reward and previous-action one-hot (``3 + n_actions`` columns) in place.
 
-    ``prev_action`` is -1 at the first step of an episode (no previous action: all-zero one-hot).
-    Scalars give a 1-D vector, arrays of shape (B,) give a (B, 3 + n_actions) matrix.
+    Lookup tables instead of arithmetic, so that a step costs three small array writes whatever B is (the single
+    env is a batch of one): t/T for every t in 0..T, and the one-hot rows with an all-zero row last, which
+    ``prev_action = -1`` (no previous action, the first step of an episode) selects.
     """
-    scalar = np.ndim(prev_action) == 0
-    prev_action = np.atleast_1d(np.asarray(prev_action, dtype=np.int64))
-    batch = prev_action.shape[0]
-    out = np.zeros((batch, 3 + n_actions), dtype=np.float32)
-    out[:, 0] = 1.0
-    out[:, 1] = np.asarray(t, dtype=np.float32) / episode_length
-    out[:, 2] = np.asarray(prev_reward, dtype=np.float32)
-    taken = prev_action >= 0
-    out[np.flatnonzero(taken), 3 + prev_action[taken]] = 1.0
-    return out[0] if scalar else out
+
+    def __init__(self, episode_length: int, n_actions: int) -> None:
+        self.size = 3 + n_actions
+        self.time = np.arange(episode_length + 1, dtype=np.float32) / episode_length  # (T + 1,)
+        self.one_hot = np.vstack([np.eye(n_actions, dtype=np.float32), np.zeros(n_actions, dtype=np.float32)])
+
+    def start(self, out: np.ndarray) -> None:
+        """Set the constant column (the bias) of ``out`` (B, 3 + n_actions)."""
+        out[:, 0] = 1.0
+
+    def write(self, out: np.ndarray, t: np.ndarray, prev_reward: np.ndarray, prev_action: np.ndarray) -> None:
+        """Fill ``out`` (B, 3 + n_actions), already ``start``-ed, from ``t``, ``prev_reward``, ``prev_action`` (B,)."""
+        out[:, 1] = self.time[t]
+        out[:, 2] = prev_reward
+        out[:, 3:] = self.one_hot[prev_action]

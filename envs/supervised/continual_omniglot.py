@@ -1,15 +1,55 @@
 """Continual few-shot Omniglot classification (Lindsey & Litwin-Kumar 2020, after Javed & White 2019).
 
-Each episode picks ``n_classes`` random classes of ``split`` (label j for the j-th) and has two phases:
+## Description
+Each episode picks ``n_classes`` random classes of ``split`` (label j for the j-th; with ``rotate`` every class
+is turned by its own random multiple of 90 degrees) and has two phases:
 
 - learning: ``n_shots`` labelled drawings of every class, one per step. ``ordering="continual"``: class by
   class (all drawings of one class, then the next; classes in random order); ``"iid"``: all in random order.
 - query: ``n_queries`` new drawings of every class, unlabelled, in random order; the output (``n_classes``
   logits) must name the class. Cross-entropy on the query steps only; the score is the query accuracy.
 
-Observation: the S x S image flattened row by row (pixels in [0, 1], ink 1), then the label one-hot (all zero on
-query steps). Defaults 10 classes x 5 shots + 10 x 2 queries = 70 steps; FLP's own sizes vary by experiment
-(to confirm against the paper), set them with the keyword arguments.
+Defaults 10 classes x 5 shots + 10 x 2 queries = 70 steps; FLP's own sizes vary by experiment (to confirm
+against the paper), set them with the keyword arguments.
+
+## Observation
+``Box(971,)`` float32 at the defaults (S * S + ``n_classes`` inputs, S = ``image_size`` = 31; bounds [0, 1]):
+
+| index | input | range |
+|---|---|---|
+| 0 .. S*S-1 (0-960) | the S x S image flattened row by row (ink 1) | [0, 1] |
+| S*S .. S*S+n_classes-1 (961-970) | the label one-hot (all zero on query steps) | {0, 1} |
+
+## Actions
+``Box(n_classes,)`` float32 (unbounded): the network's output, ``n_classes`` logits (cross-entropy task).
+
+## Rewards
+Minus the step's loss: minus the cross-entropy of the logits against the drawing's label on the query steps, 0
+on the learning steps. Info (about the step just scored; the reset info is empty): "target" (the label one-hot
+of the drawing shown, on every step), "loss_mask" (1.0 where the loss counts: the query steps), "loss" (the
+step's loss, 0 where it does not count).
+
+## Episode end
+Truncated after ``n_classes * (n_shots + n_queries)`` steps (70 by default); never terminated. The observation
+returned with the truncation is all zeros (there is no next input).
+
+## Arguments
+``n_classes`` (10, at least 2), ``n_shots`` (5), ``n_queries`` (2), ``ordering`` ("continual" or "iid"),
+``image_size`` (31: S), ``split`` ("train", "test" or "all"; see envs.supervised.data.omniglot_split),
+``n_test_classes`` (100: classes held out for "test"), ``split_seed`` (0: the seed of the fixed shuffle; None:
+sorted order, whole alphabets held out), ``rotate`` (False), ``data_dir`` (None: ``$PLASTIC_OMNIGLOT``, else the
+small copy shipped in ``envs/supervised/omniglot/``), ``cache_dir`` (None; a folder for a ``.npz`` cache of the
+loaded images).
+
+## Registered ids
+``Plastic/ContinualOmniglot-v0``: ``gym.make`` gives :class:`ContinualOmniglotEnv`;
+``gym.make_vec(..., vectorization_mode="vector_entry_point")`` gives :class:`ContinualOmniglotVectorEnv`, the
+same episodes as B ``ContinualOmniglotEnv``s seeded seed, seed + 1, ... No render modes.
+
+## Source paper
+Lindsey, Litwin-Kumar, "Learning to learn with feedback and local plasticity", NeurIPS 2020 (continual few-shot
+classification; TASKS.md section 3), after Javed, White, "Meta-learning representations for continual
+learning", NeurIPS 2019.
 """
 
 from __future__ import annotations
@@ -69,8 +109,13 @@ class ContinualOmniglotTask(SupervisedTask):
 class ContinualOmniglotEnv(SupervisedEnv):
     """``Plastic/ContinualOmniglot-v0``; kwargs as :class:`ContinualOmniglotTask`. Cross-entropy, n_classes logits."""
 
-    task_class = ContinualOmniglotTask
+    config_class = ContinualOmniglotTask
+    metadata = {
+        "render_modes": [],
+        "paper": "Lindsey & Litwin-Kumar 2020, Learning to learn with feedback and local plasticity (NeurIPS)",
+        "tags": ["supervised", "continual", "few-shot", "images", "omniglot", "lindsey2020"],
+    }
 
 
 class ContinualOmniglotVectorEnv(SupervisedVectorEnv):
-    task_class = ContinualOmniglotTask
+    env_class = ContinualOmniglotEnv

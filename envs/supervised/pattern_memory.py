@@ -1,12 +1,47 @@
 """Binary pattern memorisation (Miconi et al. 2018): store 5 patterns of 1000 bits, recall one from half of it.
 
+## Description
 Each episode draws ``n_patterns`` balanced +-1 patterns (exactly ``pattern_size // 2`` bits at -1). The set is
 shown ``n_repeats`` times, each time in a new random order: each pattern for ``show_steps`` steps followed by
 ``blank_steps`` all-zero steps. Then one of the patterns (random) is shown for ``probe_steps`` steps with a random
-``degrade_fraction`` of its bits set to 0. Target: the full probe pattern. Loss: squared error summed over bits
-on the last ``loss_steps`` steps (the paper: the last step only). Defaults: 2 x 5 x (6 + 4) + 6 = 106 steps.
-Output: ``pattern_size`` values. The paper's network multiplies its inputs by 20; ``input_scale`` does it here
-if wanted (default 1).
+``degrade_fraction`` of its bits (``int(degrade_fraction * pattern_size)`` of them) set to 0. Target: the full
+probe pattern (+-1, whatever ``input_scale``). Loss: squared error summed over bits on the last ``loss_steps``
+steps (the paper: the last step only). Defaults: 2 x 5 x (6 + 4) + 6 = 106 steps. The paper's network multiplies
+its inputs by 20; ``input_scale`` does it here if wanted (default 1).
+
+## Observation
+``Box(1000,)`` float32 at the defaults (``pattern_size`` inputs, bounds [-s, s], s = ``input_scale``):
+
+| index | input | range |
+|---|---|---|
+| 0 .. pattern_size-1 (0-999) | pattern shown x s (0 on blanks); probe: the probe x s, degraded bits 0 | {-s, 0, s} |
+
+## Actions
+``Box(pattern_size,)`` float32 (unbounded): the network's output, ``pattern_size`` values (squared-error task).
+
+## Rewards
+Minus the step's loss: minus the squared error summed over the ``pattern_size`` outputs on the last
+``loss_steps`` steps, 0 on the other steps. Info (about the step just scored; the reset info is empty): "target"
+(the probe pattern on the probe steps, all 0 before), "loss_mask" (1.0 where the loss counts), "loss" (the
+step's loss, 0 where it does not count).
+
+## Episode end
+Truncated after ``n_repeats * n_patterns * (show_steps + blank_steps) + probe_steps`` steps (106 by default);
+never terminated. The observation returned with the truncation is all zeros (there is no next input).
+
+## Arguments
+``n_patterns`` (5), ``pattern_size`` (1000, at least 2), ``n_repeats`` (2: showings of the set),
+``show_steps`` (6), ``blank_steps`` (4, may be 0), ``probe_steps`` (6), ``degrade_fraction`` (0.5, in [0, 1]),
+``loss_steps`` (1, at most ``probe_steps``), ``input_scale`` (1.0, > 0: factor on every input).
+
+## Registered ids
+``Plastic/PatternMemory-v0``: ``gym.make`` gives :class:`PatternMemoryEnv`;
+``gym.make_vec(..., vectorization_mode="vector_entry_point")`` gives :class:`PatternMemoryVectorEnv`, the same
+episodes as B ``PatternMemoryEnv``s seeded seed, seed + 1, ... No render modes.
+
+## Source paper
+Miconi, Clune, Stanley, "Differentiable plasticity: training plastic neural networks with backpropagation",
+ICML 2018 (the binary pattern memorisation experiment; TASKS.md section 3).
 """
 
 from __future__ import annotations
@@ -68,8 +103,13 @@ class PatternMemoryTask(SupervisedTask):
 class PatternMemoryEnv(SupervisedEnv):
     """``Plastic/PatternMemory-v0``; kwargs as :class:`PatternMemoryTask`. Squared error, output pattern_size."""
 
-    task_class = PatternMemoryTask
+    config_class = PatternMemoryTask
+    metadata = {
+        "render_modes": [],
+        "paper": "Miconi, Clune, Stanley 2018, Differentiable plasticity (ICML)",
+        "tags": ["supervised", "memory", "miconi2018"],
+    }
 
 
 class PatternMemoryVectorEnv(SupervisedVectorEnv):
-    task_class = PatternMemoryTask
+    env_class = PatternMemoryEnv

@@ -226,7 +226,8 @@ def test_render_rgb_array_and_ansi():
     vec = ReversalBanditVectorEnv(num_envs=3, render_mode="ansi")
     vec.reset(seed=0)
     assert len(vec.render()) == 3
-    assert set(ReversalBanditEnv.metadata["render_modes"]) == {"ansi", "rgb_array"}
+    assert set(ReversalBanditEnv.metadata["render_modes"]) == {"ansi", "rgb_array", "human"}
+    assert set(ReversalBanditVectorEnv.metadata["render_modes"]) == {"ansi", "rgb_array"}
 
 
 @settings(max_examples=60, deadline=None)

@@ -287,7 +287,8 @@ def test_render_rgb_array_and_ansi():
     frames = vec.render()
     assert len(frames) == 2 and frames[0].shape == first.shape
     assert CueRewardEnv().metadata["render_fps"] > 0
-    assert set(CueRewardEnv.metadata["render_modes"]) == {"ansi", "rgb_array"}
+    assert set(CueRewardEnv.metadata["render_modes"]) == {"ansi", "rgb_array", "human"}
+    assert set(CueRewardVectorEnv.metadata["render_modes"]) == {"ansi", "rgb_array"}
     assert CueRewardVectorEnv.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
 
 
