@@ -7,17 +7,10 @@ from plastic_core.flp import FLPNetwork
 from plastic_core.fused import fused_unroll, record
 from plastic_core.plastic_linear import PlasticLinear
 from plastic_core.plastic_lstm import PlasticLSTMCore
-from plastic_core.plastic_rnn import (
-    ALPHA_KINDS,
-    MODULATION_KINDS,
-    PLASTIC_RULES,
-    HebbianRNN,
-    ModulatedRNN,
-    PlasticRNN,
-    RetroactiveRNN,
-)
+from plastic_core.plastic_rnn import HebbianRNN, ModulatedRNN, PlasticRNN, RetroactiveRNN
 from plastic_core.registry import core_names, count_parameters, make_core, register_core
 from plastic_core.rnn import LSTMCore, TanhRNN
+from plastic_core.rules import ALPHA_KINDS, MODULATION_KINDS, PLASTIC_RULES, RULE_KINDS, Rule
 
 try:
     __version__ = importlib.metadata.version("plastic-meta-rl")
@@ -28,6 +21,8 @@ __all__ = [
     "ALPHA_KINDS",
     "MODULATION_KINDS",
     "PLASTIC_RULES",
+    "RULE_KINDS",
+    "Rule",
     "FLPNetwork",
     "HebbianRNN",
     "LSTMCore",

@@ -37,6 +37,7 @@ import ctypes
 import math
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -44,56 +45,29 @@ from torch.autograd.function import once_differentiable
 
 from plastic_core import native
 from plastic_core.base import RecurrentCore, State
-from plastic_core.plastic_rnn import HebbianRNN, ModulatedRNN, PlasticRNN, RetroactiveRNN
 from plastic_core.rnn import LSTMCore
+from plastic_core.rules import Rule
+
+if TYPE_CHECKING:  # for annotations only: plastic_rnn builds on this module
+    from plastic_core.plastic_rnn import HebbianRNN
 
 __all__ = ["PlasticTape", "ReplayTape", "TracePool", "fusable", "fused_unroll", "record", "rule_of"]
 
 
 # -- the rule and its eager kernels ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Rule:
-    """What a ``HebbianRNN`` computes: ``kind`` in decay/oja/clip/modulated/retroactive, alpha kind, clip, fan-out."""
-
-    kind: str
-    alpha: str
-    clip: float | None
-    fanout: bool
-
-    @property
-    def modulated(self) -> bool:
-        return self.kind in ("modulated", "retroactive")
-
-    @property
-    def eligibility(self) -> bool:
-        return self.kind == "retroactive"
-
-
 def rule_of(core: HebbianRNN) -> Rule:
     """The ``Rule`` of a plastic core (``TypeError`` for anything else)."""
-    if isinstance(core, RetroactiveRNN):
-        kind = "retroactive"
-    elif isinstance(core, ModulatedRNN):
-        kind = "modulated"
-    elif isinstance(core, PlasticRNN):
-        kind = core.rule
-    else:
-        raise TypeError(f"no fused recurrence for {type(core).__name__}; expected a PlasticRNN, ModulatedRNN or "
-                        "RetroactiveRNN")
-    return Rule(kind, core.alpha_kind, core.clip, getattr(core, "fanout", None) is not None)
+    rule = getattr(core, "plasticity_rule", None)
+    if not isinstance(rule, Rule):
+        raise TypeError(f"no fused recurrence for {type(core).__name__}; expected a plastic core (PlasticRNN, "
+                        "ModulatedRNN or RetroactiveRNN)")
+    return rule
 
 
 def fusable(core: RecurrentCore) -> bool:
-    """Whether the fused recurrence computes what ``core.step`` computes: a plastic core of this module with
-    ``core.fused`` set, whose class overrides none of the rule's methods and whose instance has no step of its own.
-    (A class may override ``input_drive``, as ``agents.supervised_models.ClampedPlasticRNN`` does: the fused path
-    takes its inputs through it too.)"""
-    if not isinstance(core, HebbianRNN) or not core.fused or "step" in vars(core):
-        return False  # not plastic, fused path switched off, or a step patched on the instance
-    base = RetroactiveRNN if isinstance(core, RetroactiveRNN) else (
-        ModulatedRNN if isinstance(core, ModulatedRNN) else PlasticRNN)
-    names = ("step", "advance", "preactivation", "update_traces", "modulation", "bound", "state_shapes")
-    return all(getattr(type(core), name, None) is getattr(base, name, None) for name in names)
+    """Whether the fused recurrence computes what ``core.step`` computes (see ``HebbianRNN.fusable``)."""
+    check = getattr(core, "fusable", None)
+    return callable(check) and check()
 
 
 def _parameters(core: HebbianRNN) -> tuple[Tensor | None, ...]:

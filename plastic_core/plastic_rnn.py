@@ -41,13 +41,11 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from plastic_core import fused as fused_recurrence  # the module (``fused`` is also an attribute)
 from plastic_core.base import State, check_choice, check_positive_real
 from plastic_core.registry import register_core
 from plastic_core.rnn import ProjectedInputCore, recurrent_init_
-
-ALPHA_KINDS = ("connection", "neuron", "scalar")
-MODULATION_KINDS = ("scalar", "fanout")
-PLASTIC_RULES = ("decay", "oja", "clip")
+from plastic_core.rules import ALPHA_KINDS, MODULATION_KINDS, PLASTIC_RULES, Rule
 
 
 # -- batched kernels with lean backward ------------------------------------------------------------------------
@@ -197,19 +195,36 @@ class HebbianRNN(ProjectedInputCore):
         With ``fused`` (the default) the whole sequence is one autograd node (``plastic_core.fused``): in-place
         traces, checkpoints instead of every step's traces, analytic backward; same results as stepping.
         """
-        from plastic_core.fused import fusable, fused_unroll  # imported here: fused.py builds on this module
-
         self.check_input(xs, state, rank=3)
         if xs.shape[0] == 0:
             raise ValueError("xs must have at least one time step, got shape (0, ...)")
         drives, clamps = self.input_drive(xs)
-        if self.fused and fusable(self):
-            return fused_unroll(self, drives, state, clamps=clamps)
+        if self.fusable():
+            return fused_recurrence.fused_unroll(self, drives, state, clamps=clamps)
         hs = []
         for t, drive in enumerate(drives):
             h, state = self.advance(drive, state, None if clamps is None else clamps[t])
             hs.append(h)
         return torch.stack(hs), state
+
+    @property
+    def plasticity_rule(self) -> Rule:
+        """What this core computes (``plastic_core.rules.Rule``): what the fused recurrence and kernels read."""
+        return Rule(self._rule_kind(), self.alpha_kind, self.clip, getattr(self, "fanout", None) is not None)
+
+    def _rule_kind(self) -> str:
+        raise NotImplementedError
+
+    def fusable(self) -> bool:
+        """Whether the fused recurrence computes what ``step`` computes: ``fused`` set, and neither the class nor the
+        instance replaces a method of the rule (a class may override ``input_drive``, as
+        ``agents.supervised_models.ClampedPlasticRNN`` does: the fused path takes its inputs through it too)."""
+        if not self.fused or "step" in vars(self):
+            return False  # fused path switched off, or a step patched on the instance
+        base = next(cls for cls in _FUSED_CORES if isinstance(self, cls))
+        names = ("step", "advance", "preactivation", "update_traces", "modulation", "bound", "state_shapes",
+                 "_rule_kind")
+        return all(getattr(type(self), name, None) is getattr(base, name, None) for name in names)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, alpha={self.alpha_kind!r}, clip={self.clip}"
@@ -250,6 +265,9 @@ class PlasticRNN(HebbianRNN):
             hebb = hebbian.add_(hebb)
         return {"hebb": self.bound(hebb)}
 
+    def _rule_kind(self) -> str:
+        return self.rule
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, rule={self.rule!r}"
 
@@ -286,6 +304,9 @@ class ModulatedRNN(HebbianRNN):
     def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
         m_h = self.modulation(h) * h  # M_j h_j(t)
         return {"hebb": self.bound(torch.baddbmm(state["hebb"], m_h.unsqueeze(2), h_prev.unsqueeze(1)))}
+
+    def _rule_kind(self) -> str:
+        return "modulated"
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, modulation={self.modulation_kind!r}"
@@ -324,3 +345,10 @@ class RetroactiveRNN(ModulatedRNN):
         hebbian = torch.bmm((self.eta * h).unsqueeze(2), h_prev.unsqueeze(1))  # eta h_j(t) h_i(t-1)
         elig = torch.addcmul(hebbian, elig, 1 - self.eta)
         return {"hebb": hebb, "eligibility": elig}
+
+    def _rule_kind(self) -> str:
+        return "retroactive"
+
+
+# The cores the fused recurrence computes, most derived first (``HebbianRNN.fusable``).
+_FUSED_CORES = (RetroactiveRNN, ModulatedRNN, PlasticRNN)

@@ -109,7 +109,7 @@ def test_unwritable_cache_falls_back_to_temporary_folder(tmp_path: Path) -> None
     fallback = tmp / f"plastic_core-{os.getuid()}"
     assert list(fallback.glob("plastic_f32_*.so"))
     assert f"{unwritable} cannot be written" in proc.stderr and f"using {fallback}" in proc.stderr
-    assert f"compiling the native kernels (float32) into {fallback}" in proc.stderr
+    assert f"compiling the native kernels (float32, {native.vector_width()}) into {fallback}" in proc.stderr
     assert "unavailable" not in proc.stderr
 
 

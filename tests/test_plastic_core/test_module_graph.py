@@ -1,0 +1,76 @@
+"""plastic_core's modules import each other without a circle (anywhere in a module, functions included; an
+``if TYPE_CHECKING:`` block, for annotations only, does not count), and every plastic core describes its rule with
+the one vocabulary of ``plastic_core.rules``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from cases.cores import PLASTIC, build
+
+import plastic_core
+from plastic_core.fused import rule_of
+from plastic_core.rules import ALPHA_KINDS, RULE_KINDS, Rule
+
+PACKAGE = Path(plastic_core.__file__).parent
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """The plastic_core modules that ``path`` imports when it runs."""
+    tree = ast.parse(path.read_text())
+    skipped = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+               and "TYPE_CHECKING" in ast.unparse(block.test) for node in ast.walk(block)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("plastic_core"):
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            found.update(name if (PACKAGE / f"{name.split('.')[-1]}.py").exists() and node.module == "plastic_core"
+                         else node.module for name in names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("plastic_core."))
+    return {name for name in found if name != "plastic_core"}
+
+
+def test_no_two_modules_import_each_other() -> None:
+    graph = {f"plastic_core.{path.stem}": runtime_imports(path) for path in PACKAGE.glob("*.py")
+             if path.stem != "__init__"}
+    assert graph["plastic_core.plastic_rnn"] >= {"plastic_core.fused", "plastic_core.rules"}
+    assert "plastic_core.plastic_rnn" not in graph["plastic_core.fused"]
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import circle: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for imported in graph.get(module, ()):
+            visit(imported, (*path, module))
+        done.add(module)
+
+    for module in graph:
+        visit(module, ())
+
+
+@pytest.mark.parametrize("name, opts", PLASTIC, ids=[f"{n}-{o}" for n, o in PLASTIC])
+def test_every_plastic_core_describes_its_rule(name: str, opts: dict) -> None:
+    core = build(name, opts)
+    rule = rule_of(core)
+    assert rule == core.plasticity_rule and rule.kind in RULE_KINDS and rule.alpha in ALPHA_KINDS
+    assert rule.kind == (opts.get("rule") if name == "plastic" else name)
+    assert rule.alpha == opts.get("alpha", "connection") and rule.clip == core.clip
+    assert rule.fanout == (opts.get("modulation") == "fanout") and rule.modulated == (name != "plastic")
+    assert core.fusable()
+
+
+def test_a_rule_refuses_unknown_words() -> None:
+    with pytest.raises(ValueError, match="unknown rule kind 'hebb'"):
+        Rule("hebb", "connection", 1.0, False)
+    with pytest.raises(ValueError, match="unknown alpha 'synapse'"):
+        Rule("clip", "synapse", 1.0, False)
+    with pytest.raises(ValueError, match="fan-out modulation needs a modulated rule"):
+        Rule("clip", "connection", 1.0, True)
+    with pytest.raises(TypeError, match="no fused recurrence for TanhRNN"):
+        rule_of(plastic_core.make_core("rnn", 3, 4))
