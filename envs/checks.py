@@ -91,6 +91,8 @@ def check_sizes(num_envs: int, episode_length: int, bytes_per_step: int) -> None
 
 def check_action(action: object, n_actions: int) -> int:
     """Return one discrete ``action`` as an int, or raise naming what is wrong with it."""
+    if type(action) is int and 0 <= action < n_actions:  # the common case, first (a step's cost matters)
+        return action
     if isinstance(action, np.ndarray):
         if action.shape not in ((), (1,)):
             raise ValueError(f"expected a single discrete action, got an array of shape {action.shape}")

@@ -50,6 +50,7 @@ class EpisodeBatch(abc.ABC):
         self.episode_length = episode_length
         self.rows = np.arange(num_envs)
         self.t = np.zeros(num_envs, dtype=np.int64)
+        self._ones = np.ones(num_envs, dtype=np.int64)  # t += 1 without a python scalar (cheaper at small B)
 
     # --- what a task defines -------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -70,7 +71,8 @@ class EpisodeBatch(abc.ABC):
 
     @abc.abstractmethod
     def check_actions(self, actions: object) -> np.ndarray:
-        """``actions`` of all B episodes as an array (B, ...), or raise naming what is wrong (before any change)."""
+        """``actions`` of all B episodes as an array (B, ...), or raise naming what is wrong (before any change).
+        Meta-RL batches keep it (the previous action): a fresh array."""
 
     @abc.abstractmethod
     def check_action(self, action: object) -> np.ndarray:
@@ -82,12 +84,13 @@ class EpisodeBatch(abc.ABC):
 
     @abc.abstractmethod
     def play(self, actions: np.ndarray) -> np.ndarray:
-        """Rewards (B,) float64 of ``actions`` (checked) at the current steps. Draws nothing; may move task state
-        that the next observation shows (the maze's agent), never t (``step`` moves it)."""
+        """Rewards (B,) float64 of ``actions`` (checked) at the current steps, a fresh array (the batch may keep
+        it). Draws nothing; may move task state that the next observation shows (the maze's agent), never t
+        (``step`` moves it)."""
 
     @abc.abstractmethod
     def step_infos(self) -> dict[str, np.ndarray]:
-        """Infos returned by a step: arrays (B, ...)."""
+        """Infos returned by a step: fresh arrays (B, ...) (handed to the caller without a copy)."""
 
     def reset_infos(self) -> dict[str, np.ndarray]:
         """Infos returned by a reset, arrays (B, ...): by default those of a step (when they describe the step of
@@ -115,7 +118,7 @@ class EpisodeBatch(abc.ABC):
     def step(self, actions: np.ndarray) -> np.ndarray:
         """Play ``actions`` (B, ...) (checked) in every episode and move on one step; return the rewards (B,)."""
         rewards = self.play(actions)
-        self.t += 1
+        self.t += self._ones
         return rewards
 
 
@@ -178,9 +181,8 @@ class MetaRLBatch(EpisodeBatch):
         rewards = self.play(actions)
         self.actions[self.rows, self.t] = actions
         self.rewards_seen[self.rows, self.t] = rewards
-        self.prev_reward = rewards.copy()
-        self.prev_action = actions.copy()
-        self.t += 1
+        self.prev_reward, self.prev_action = rewards, actions  # both fresh arrays, ours (see play, check_actions)
+        self.t += self._ones
         return rewards
 
 
@@ -220,8 +222,8 @@ def _config(config_class: type, args: tuple, kwargs: dict[str, Any], owner: str)
 
 
 def _single_info(infos: dict[str, np.ndarray], index: int) -> dict[str, Any]:
-    """Row ``index`` of batched infos: python scalars for per-episode scalars, arrays otherwise."""
-    return {key: (value[index].item() if value.ndim == 1 else value[index].copy()) for key, value in infos.items()}
+    """Row ``index`` of batched infos (fresh arrays): python scalars for per-episode scalars, arrays otherwise."""
+    return {key: (value[index].item() if value.ndim == 1 else value[index]) for key, value in infos.items()}
 
 
 class EpisodicEnv(gym.Env):
@@ -269,13 +271,14 @@ class EpisodicEnv(gym.Env):
     def step(self, action: object) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._episode is None:
             raise RuntimeError("call reset() before step()")
-        if self._batch.t[0] >= self.episode_length:
-            raise RuntimeError(f"the episode is over (truncated after {self.episode_length} steps): call reset()")
-        reward = float(self._batch.step(self._batch.check_action(action))[0])
-        truncated = bool(self._batch.t[0] >= self.episode_length)
+        batch = self._batch
+        if batch.t[0] >= batch.episode_length:
+            raise RuntimeError(f"the episode is over (truncated after {batch.episode_length} steps): call reset()")
+        reward = float(batch.step(batch.check_action(action))[0])
+        truncated = bool(batch.t[0] >= batch.episode_length)
         if self.render_mode == "human":
             self.render()
-        return self._batch.observe()[0], reward, False, truncated, _single_info(self._batch.step_infos(), 0)
+        return batch.observe()[0], reward, False, truncated, _single_info(batch.step_infos(), 0)
 
     def render(self) -> np.ndarray | str | None:
         if self.render_mode is None:
@@ -400,10 +403,15 @@ class EpisodicVectorEnv(VectorEnv):
             rewards[restarting] = 0.0
         truncations = self._batch.t >= self.episode_length
         self._autoreset = truncations.copy()
+        step_infos = self._batch.step_infos()
+        if not restarting.size:  # the common case: every sub-env reports its step
+            for key, value in step_infos.items():
+                infos[key], infos[f"_{key}"] = value, np.ones(self.num_envs, dtype=np.bool_)
+            return self._batch.observe(), rewards.copy(), np.zeros(self.num_envs, dtype=np.bool_), truncations, infos
+        # Restarted sub-envs report their reset info instead (SyncVectorEnv's NEXT_STEP rule).
         stepped = np.ones(self.num_envs, dtype=np.bool_)
         stepped[restarting] = False
-        step_infos = self._batch.step_infos()
-        reset_infos = self._batch.reset_infos() if restarting.size else {}
+        reset_infos = self._batch.reset_infos()
         for key in step_infos | reset_infos:
             if key in step_infos and key in reset_infos:
                 value, mask = step_infos[key].copy(), np.ones(self.num_envs, dtype=np.bool_)
@@ -413,7 +421,7 @@ class EpisodicVectorEnv(VectorEnv):
             else:
                 value, mask = reset_infos[key], ~stepped
             _add_masked(infos, key, value, mask)
-        return self._batch.observe(), rewards, np.zeros(self.num_envs, dtype=np.bool_), truncations, infos
+        return self._batch.observe(), rewards.copy(), np.zeros(self.num_envs, dtype=np.bool_), truncations, infos
 
     def render(self) -> tuple[np.ndarray | str, ...] | None:
         if self.render_mode is None:

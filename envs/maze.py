@@ -20,6 +20,9 @@ Everything random in an episode (the reward cell, one teleport destination per s
 | 12 | previous reward | [-wall_penalty, reward_value] |
 | 13-16 | previous action one-hot (all 0 at t = 0) | {0, 1} |
 
+Info: "agent_pos" and "reward_pos" (row, col) int64, "reward_hit" (the reward was collected this step; "agent_pos"
+is then the teleport destination).
+
 ## Actions
 ``Discrete(4)``: 0 up, 1 down, 2 left, 3 right.
 
@@ -33,8 +36,6 @@ Truncated after ``episode_length`` steps; never terminated.
 ## Arguments
 ``size`` (13; odd, 5..1001), ``episode_length`` (200), ``wall_penalty`` (0.0), ``reward_value`` (10.0).
 ``size=9, episode_length=250, wall_penalty=0.1`` is the 2018 (Differentiable plasticity) variant.
-Info: "agent_pos" and "reward_pos" (row, col) int64, "reward_hit" (the reward was collected this step; "agent_pos"
-is then the teleport destination).
 
 ## Registered ids
 ``Plastic/Maze-v0``: ``gym.make`` gives :class:`MazeEnv` (render modes human, rgb_array, ansi);
@@ -113,6 +114,14 @@ class MazeLayout:
         self.free_cells = np.flatnonzero(~self.walls_flat)  # sorted flat indices of the free cells
         self.reward_candidates = self.free_cells[self.free_cells != self.centre]
         self.moves = ACTION_DELTAS @ np.array([size, 1])  # flat index offset of each action
+        # One move per (cell, action), flat index cell * 4 + action: where it leads (the same cell into a wall) and
+        # whether it bumps into a wall; one more entry, index 4 * S * S, is "no move yet" (no bump).
+        cells = np.arange(size * size)
+        targets = np.clip(cells[:, None] + self.moves[None, :], 0, size * size - 1)  # (only free cells are looked up)
+        bumps = self.walls_flat[targets]
+        self.next_cell = np.where(bumps, cells[:, None], targets).ravel()  # (4 S*S,)
+        self.bumps = np.append(bumps.ravel(), False)  # (4 S*S + 1,)
+        self.no_move = 4 * size * size
         self.coords = np.stack(np.divmod(np.arange(size * size), size), axis=1)  # (S*S, 2) (row, col)
         # The 3x3 neighbourhood of every cell, row-major (only free cells are ever looked up).
         # The task inputs of every cell: its 3x3 neighbourhood, row-major, and the always-0 input (only free cells
@@ -168,21 +177,32 @@ class MazeBatch(MetaRLBatch):
         centre = self.layout.centre
         self.pos = np.full(num_envs, centre, dtype=np.int64)
         self.reward_cell = np.zeros(num_envs, dtype=np.int64)
+        self.reward_pos = np.zeros((num_envs, 2), dtype=np.int64)  # (row, col) of the reward cell
         self.teleports = np.full((num_envs, config.episode_length + 1), centre, dtype=np.int64)
-        self.bumped = np.zeros(num_envs, dtype=np.bool_)
+        self.last_move = np.full(num_envs, self.layout.no_move, dtype=np.int64)  # cell * 4 + action, see MazeLayout
         self.hit = np.zeros(num_envs, dtype=np.bool_)
-        self._bump_reward = 0.0 - config.wall_penalty  # 0.0, not -0.0, without a penalty
+        self._n_actions = np.full(num_envs, N_ACTIONS, dtype=np.int64)  # (an array operand is cheaper at small B)
+        # the reward of every move but onto the reward cell: -wall_penalty into a wall (0.0, not -0.0, without one)
+        self._move_rewards = np.where(self.layout.bumps[:-1], 0.0 - config.wall_penalty, 0.0)
 
     def draw_episode(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         reward_cell, teleports = draw_episode(rng, self.layout, self.episode_length)
         return {"reward_cell": np.int64(reward_cell), "teleports": teleports}
 
     def load_tables(self, index: int, episode: dict[str, np.ndarray]) -> None:
+        # hit is handed out in infos without a copy: replaced here, never changed in place
         self.reward_cell[index] = episode["reward_cell"]
+        self.reward_pos[index] = self.layout.coords[episode["reward_cell"]]
         self.teleports[index, : self.episode_length] = episode["teleports"]
         self.pos[index] = self.layout.centre
-        self.bumped[index] = False
+        self.last_move[index] = self.layout.no_move
+        self.hit = self.hit.copy()
         self.hit[index] = False
+
+    @property
+    def bumped(self) -> np.ndarray:
+        """(B,) bool: the last step walked into a wall."""
+        return self.layout.bumps[self.last_move]
 
     def observation_space(self) -> spaces.Box:
         return maze_observation_space(self.config)
@@ -191,17 +211,17 @@ class MazeBatch(MetaRLBatch):
         return self.layout.views[self.pos]
 
     def play(self, actions: np.ndarray) -> np.ndarray:
-        target = self.pos + self.layout.moves[actions]
-        bumped = self.layout.walls_flat[target]
-        moved = np.where(bumped, self.pos, target)
-        hit = moved == self.reward_cell  # never with bumped: the agent is never on the reward cell
-        self.pos = np.where(hit, self.teleports[self.rows, self.t], moved)
-        self.bumped, self.hit = bumped, hit
-        return np.where(bumped, self._bump_reward, np.where(hit, self.config.reward_value, 0.0))
+        move = self.pos * self._n_actions + actions
+        pos, rewards = self.layout.next_cell[move], self._move_rewards[move]
+        hit = pos == self.reward_cell  # never after a bump: the agent is never on the reward cell
+        if hit.any():  # reward collected: paid, and the agent teleported
+            rewards[hit] = self.config.reward_value
+            pos[hit] = self.teleports[self.rows[hit], self.t[hit]]
+        self.pos, self.last_move, self.hit = pos, move, hit
+        return rewards
 
     def step_infos(self) -> dict[str, np.ndarray]:
-        coords = self.layout.coords
-        return {"agent_pos": coords[self.pos], "reward_pos": coords[self.reward_cell], "reward_hit": self.hit.copy()}
+        return {"agent_pos": self.layout.coords[self.pos], "reward_pos": self.reward_pos.copy(), "reward_hit": self.hit}
 
     def episode_info(self, episode: dict[str, np.ndarray]) -> dict[str, Any]:
         return {}
