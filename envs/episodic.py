@@ -118,8 +118,13 @@ class EpisodeBatch(abc.ABC):
     def step(self, actions: np.ndarray) -> np.ndarray:
         """Play ``actions`` (B, ...) (checked) in every episode and move on one step; return the rewards (B,)."""
         rewards = self.play(actions)
+        self.record(actions, rewards)
         self.t += self._ones
         return rewards
+
+    def record(self, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Keep what the step at the current t played (``step`` calls it before moving t on); nothing by default."""
+        return
 
 
 class MetaRLBatch(EpisodeBatch):
@@ -177,13 +182,10 @@ class MetaRLBatch(EpisodeBatch):
             self._obs_task[...] = self.task_inputs()
         return self._obs.copy()
 
-    def step(self, actions: np.ndarray) -> np.ndarray:
-        rewards = self.play(actions)
+    def record(self, actions: np.ndarray, rewards: np.ndarray) -> None:
         self.actions[self.rows, self.t] = actions
         self.rewards_seen[self.rows, self.t] = rewards
         self.prev_reward, self.prev_action = rewards, actions  # both fresh arrays, ours (see play, check_actions)
-        self.t += self._ones
-        return rewards
 
 
 def _config_parameters(config_class: type) -> list[inspect.Parameter]:
@@ -403,12 +405,17 @@ class EpisodicVectorEnv(VectorEnv):
             rewards[restarting] = 0.0
         truncations = self._batch.t >= self.episode_length
         self._autoreset = truncations.copy()
+        self._add_step_infos(infos, restarting)
+        return self._batch.observe(), rewards.copy(), np.zeros(self.num_envs, dtype=np.bool_), truncations, infos
+
+    def _add_step_infos(self, infos: dict[str, Any], restarting: np.ndarray) -> None:
+        """The step infos of every sub-env but those in ``restarting``, which report their reset info instead
+        (SyncVectorEnv's NEXT_STEP rule)."""
         step_infos = self._batch.step_infos()
         if not restarting.size:  # the common case: every sub-env reports its step
             for key, value in step_infos.items():
                 infos[key], infos[f"_{key}"] = value, np.ones(self.num_envs, dtype=np.bool_)
-            return self._batch.observe(), rewards.copy(), np.zeros(self.num_envs, dtype=np.bool_), truncations, infos
-        # Restarted sub-envs report their reset info instead (SyncVectorEnv's NEXT_STEP rule).
+            return
         stepped = np.ones(self.num_envs, dtype=np.bool_)
         stepped[restarting] = False
         reset_infos = self._batch.reset_infos()
@@ -421,7 +428,6 @@ class EpisodicVectorEnv(VectorEnv):
             else:
                 value, mask = reset_infos[key], ~stepped
             _add_masked(infos, key, value, mask)
-        return self._batch.observe(), rewards.copy(), np.zeros(self.num_envs, dtype=np.bool_), truncations, infos
 
     def render(self) -> tuple[np.ndarray | str, ...] | None:
         if self.render_mode is None:

@@ -177,7 +177,6 @@ class MazeBatch(MetaRLBatch):
         centre = self.layout.centre
         self.pos = np.full(num_envs, centre, dtype=np.int64)
         self.reward_cell = np.zeros(num_envs, dtype=np.int64)
-        self.reward_pos = np.zeros((num_envs, 2), dtype=np.int64)  # (row, col) of the reward cell
         self.teleports = np.full((num_envs, config.episode_length + 1), centre, dtype=np.int64)
         self.last_move = np.full(num_envs, self.layout.no_move, dtype=np.int64)  # cell * 4 + action, see MazeLayout
         self.hit = np.zeros(num_envs, dtype=np.bool_)
@@ -192,7 +191,6 @@ class MazeBatch(MetaRLBatch):
     def load_tables(self, index: int, episode: dict[str, np.ndarray]) -> None:
         # hit is handed out in infos without a copy: replaced here, never changed in place
         self.reward_cell[index] = episode["reward_cell"]
-        self.reward_pos[index] = self.layout.coords[episode["reward_cell"]]
         self.teleports[index, : self.episode_length] = episode["teleports"]
         self.pos[index] = self.layout.centre
         self.last_move[index] = self.layout.no_move
@@ -221,7 +219,8 @@ class MazeBatch(MetaRLBatch):
         return rewards
 
     def step_infos(self) -> dict[str, np.ndarray]:
-        return {"agent_pos": self.layout.coords[self.pos], "reward_pos": self.reward_pos.copy(), "reward_hit": self.hit}
+        return {"agent_pos": self.layout.coords[self.pos], "reward_pos": self.layout.coords[self.reward_cell],
+                "reward_hit": self.hit}
 
     def episode_info(self, episode: dict[str, np.ndarray]) -> dict[str, Any]:
         return {}
