@@ -186,8 +186,8 @@ class ReversalBanditBatch(MetaRLBatch):
         high = np.ones(3 + self.n_actions, dtype=np.float32)
         return gym.spaces.Box(low, high, dtype=np.float32)
 
-    def task_inputs(self) -> np.ndarray:
-        return np.zeros((self.num_envs, 0), dtype=np.float32)
+    def write_task_inputs(self, out: np.ndarray) -> None:
+        return  # the bandit has no task inputs (never called)
 
     def play(self, actions: np.ndarray) -> np.ndarray:
         u = self.uniforms[self.rows, self.t, actions]

@@ -238,11 +238,10 @@ class CueRewardBatch(MetaRLBatch):
         high = np.array([1.0] * size + [1.0] + [1.0, 1.0, 1.0] + [1.0] * N_ACTIONS, dtype=np.float32)
         return gym.spaces.Box(low, high, dtype=np.float32)
 
-    def task_inputs(self) -> np.ndarray:
+    def write_task_inputs(self, out: np.ndarray) -> None:
         cue = self.tables["cue"][self.rows, self.t]
-        bits = self.cues[self.rows, np.maximum(cue, 0)] * (cue >= 0)[:, None]
-        go = self.tables["go"][self.rows, self.t].astype(np.float32)
-        return np.concatenate([bits, go[:, None]], axis=1)
+        out[:, :-1] = self.cues[self.rows, np.maximum(cue, 0)] * (cue >= 0)[:, None]
+        out[:, -1] = self.tables["go"][self.rows, self.t]
 
     def play(self, actions: np.ndarray) -> np.ndarray:
         go = self.tables["go"][self.rows, self.t]

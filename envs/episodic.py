@@ -126,12 +126,18 @@ class EpisodeBatch(abc.ABC):
         """Keep what the step at the current t played (``step`` calls it before moving t on); nothing by default."""
         return
 
+    def keep_history(self) -> None:
+        """From now on, keep what every step played for ``render_rgb`` / ``render_ansi`` (the envs call it when they
+        have a render mode; without one, the steps skip the bookkeeping). Nothing by default."""
+        return
+
 
 class MetaRLBatch(EpisodeBatch):
     """Episodes of a meta-RL task: discrete actions, and the inputs of ``envs.meta_rl`` after the task's own.
 
-    Adds, all (B,): the previous reward and action; and the history of every step for rendering: actions (-1 =
-    not taken yet) and rewards, (B, T + 1). A task defines ``n_actions``, ``task_inputs`` and the rest of
+    Adds, all (B,): the previous reward and action; and, once ``keep_history()`` was called (by envs with a render
+    mode), the history of every step for rendering: actions (-1 = not taken yet) and rewards, (B, T + 1). A task
+    defines ``n_actions``, ``write_task_inputs`` and the rest of
     :class:`EpisodeBatch` but the actions and the observation.
     """
 
@@ -141,13 +147,14 @@ class MetaRLBatch(EpisodeBatch):
         super().__init__(num_envs, episode_length, bytes_per_step)
         self.prev_reward = np.zeros(num_envs, dtype=np.float64)
         self.prev_action = np.full(num_envs, -1, dtype=np.int64)
-        self.actions = np.full((num_envs, episode_length + 1), -1, dtype=np.int64)
-        self.rewards_seen = np.zeros((num_envs, episode_length + 1), dtype=np.float64)
+        self.actions: np.ndarray | None = None  # the history, (B, T + 1), kept from keep_history() on
+        self.rewards_seen: np.ndarray | None = None
         self._obs: np.ndarray | None = None  # (B, D) float32, made by the first observe()
 
     @abc.abstractmethod
-    def task_inputs(self) -> np.ndarray:
-        """Task part of the observation at the current steps, (B, D_task) float32."""
+    def write_task_inputs(self, out: np.ndarray) -> None:
+        """Write the task part of the observation at the current steps into ``out`` (B, D_task) float32 (a view
+        of the observation buffer; not called for tasks without task inputs, D_task = 0)."""
 
     def action_space(self) -> gym.spaces.Discrete:
         return gym.spaces.Discrete(self.n_actions)
@@ -162,8 +169,14 @@ class MetaRLBatch(EpisodeBatch):
         super().load(index, episode)
         self.prev_reward[index] = 0.0
         self.prev_action[index] = -1
-        self.actions[index] = -1
-        self.rewards_seen[index] = 0.0
+        if self.actions is not None:
+            self.actions[index] = -1
+            self.rewards_seen[index] = 0.0
+
+    def keep_history(self) -> None:
+        if self.actions is None:
+            self.actions = np.full((self.num_envs, self.episode_length + 1), -1, dtype=np.int64)
+            self.rewards_seen = np.zeros((self.num_envs, self.episode_length + 1), dtype=np.float64)
 
     def observe(self) -> np.ndarray:
         """Task inputs, then bias, t/T, previous reward, previous action one-hot: (B, D) float32.
@@ -171,20 +184,19 @@ class MetaRLBatch(EpisodeBatch):
         Written into one buffer kept across steps (a few small writes per step, whatever B is), returned as a copy.
         """
         if self._obs is None:
-            meta = MetaInputs(self.episode_length, self.n_actions)
             self._obs = np.zeros((self.num_envs, self.observation_space().shape[0]), dtype=np.float32)
-            self._task_size = self._obs.shape[1] - meta.size
-            self._obs_task, self._obs_meta = self._obs[:, : self._task_size], self._obs[:, self._task_size :]
-            self._meta = meta
-            meta.start(self._obs_meta)
-        self._meta.write(self._obs_meta, self.t, self.prev_reward, self.prev_action)
-        if self._task_size:
-            self._obs_task[...] = self.task_inputs()
+            task_size = self._obs.shape[1] - (3 + self.n_actions)
+            self._obs_task = self._obs[:, :task_size]
+            self._meta = MetaInputs(self.episode_length, self.n_actions, self._obs[:, task_size:])
+        self._meta.write(self.t, self.prev_reward, self.prev_action)
+        if self._obs_task.shape[1]:
+            self.write_task_inputs(self._obs_task)
         return self._obs.copy()
 
     def record(self, actions: np.ndarray, rewards: np.ndarray) -> None:
-        self.actions[self.rows, self.t] = actions
-        self.rewards_seen[self.rows, self.t] = rewards
+        if self.actions is not None:
+            self.actions[self.rows, self.t] = actions
+            self.rewards_seen[self.rows, self.t] = rewards
         self.prev_reward, self.prev_action = rewards, actions  # both fresh arrays, ours (see play, check_actions)
 
 
@@ -250,6 +262,8 @@ class EpisodicEnv(gym.Env):
         self.config = _config(self.config_class, args, kwargs, type(self).__name__)
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self._batch = self.batch_class(self.config, 1)
+        if self.render_mode is not None:
+            self._batch.keep_history()
         self.observation_space = self._batch.observation_space()
         self.action_space = self._batch.action_space()
         self._episode: Any = None
@@ -336,6 +350,8 @@ class EpisodicVectorEnv(VectorEnv):
         self.config = _config(self.config_class, args, kwargs, type(self).__name__)
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self._batch = self.batch_class(self.config, num_envs)
+        if self.render_mode is not None:
+            self._batch.keep_history()
         self.num_envs = num_envs
         self.single_observation_space = self._batch.observation_space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

@@ -205,21 +205,22 @@ class MazeBatch(MetaRLBatch):
     def observation_space(self) -> spaces.Box:
         return maze_observation_space(self.config)
 
-    def task_inputs(self) -> np.ndarray:
-        return self.layout.views[self.pos]
+    def write_task_inputs(self, out: np.ndarray) -> None:
+        self.layout.views.take(self.pos, axis=0, out=out)
 
     def play(self, actions: np.ndarray) -> np.ndarray:
         move = self.pos * self._n_actions + actions
         pos, rewards = self.layout.next_cell[move], self._move_rewards[move]
         hit = pos == self.reward_cell  # never after a bump: the agent is never on the reward cell
-        if hit.any():  # reward collected: paid, and the agent teleported
+        if np.count_nonzero(hit):  # reward collected: paid, and the agent teleported (cheaper than hit.any())
             rewards[hit] = self.config.reward_value
             pos[hit] = self.teleports[self.rows[hit], self.t[hit]]
         self.pos, self.last_move, self.hit = pos, move, hit
         return rewards
 
     def step_infos(self) -> dict[str, np.ndarray]:
-        return {"agent_pos": self.layout.coords[self.pos], "reward_pos": self.layout.coords[self.reward_cell],
+        coords = self.layout.coords  # (take: a cheaper row lookup than fancy indexing at small B)
+        return {"agent_pos": coords.take(self.pos, axis=0), "reward_pos": coords.take(self.reward_cell, axis=0),
                 "reward_hit": self.hit}
 
     def episode_info(self, episode: dict[str, np.ndarray]) -> dict[str, Any]:
