@@ -69,7 +69,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                       lr=1e-4, adam_eps=1e-4, clip=4.0, regulariser_coef=0.03, burn_in=100),
         cores={
             "rnn": dict(hidden=139, core_kwargs=_PAPER_INIT),
-            "plastic": dict(hidden=101, core_kwargs=dict(_PAPER_INIT, rule="clip", clip=1.0, eta_init=0.01)),
+            "plastic": dict(hidden=101, core_kwargs=dict(_PAPER_INIT, rule="hebb", clip=1.0, eta_init=0.01)),
             "modulated": dict(hidden=100, core_kwargs=dict(_PAPER_INIT, clip=1.0)),
             "retroactive": dict(hidden=100, core_kwargs=dict(_PAPER_INIT, clip=1.0, eta_init=0.01)),
         },
@@ -82,7 +82,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                       hidden=200, lr=1e-4, adam_eps=1e-6, clip=2.0, regulariser_coef=0.1),
         cores={
             "rnn": dict(core_kwargs=_PAPER_INIT),
-            "plastic": dict(core_kwargs=dict(_PAPER_INIT, rule="clip", clip=1.0, eta_init=0.1)),
+            "plastic": dict(core_kwargs=dict(_PAPER_INIT, rule="hebb", clip=1.0, eta_init=0.1)),
             "modulated": dict(core_kwargs=dict(_PAPER_INIT, clip=1.0)),
             "retroactive": dict(core_kwargs=dict(_PAPER_INIT, clip=1.0, eta_init=0.1)),
         },

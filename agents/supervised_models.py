@@ -65,7 +65,7 @@ class Plastic2016Net(SupervisedModel):
     """The 2016 feed-forward plastic network (Miconi 2016, "backpropagation of Hebbian plasticity").
 
     The input layer is clamped to the step's input x(t); a plastic layer (``PlasticLinear``, decay rule) computes
-    ``y = tanh((w + alpha * Hebb) x + b)`` and then updates ``Hebb_kj <- (1 - gamma) Hebb_kj + gamma x_k y_j``, so
+    ``y = tanh((w + alpha * Hebb) x + b)`` and then updates ``Hebb_jk <- (1 - gamma) Hebb_jk + gamma y_j x_k``, so
     a step sees the earlier steps only through the Hebbian traces. Pattern completion: the plastic layer is the
     output (``hidden=None``, N = 8 -> 8, gamma 0.5). Association: 10 -> 2 plastic tanh units -> 2 logits through
     fixed (trained, non-plastic) weights, gamma 0.02.
@@ -78,7 +78,7 @@ class Plastic2016Net(SupervisedModel):
                  learn_gamma: bool = False, nonnegative_alpha: bool = False) -> None:
         super().__init__()
         self.n_in = n_in
-        self.plastic = PlasticLinear(n_in, hidden or n_out, rule="decay", alpha="connection", eta=gamma,
+        self.plastic = PlasticLinear(n_in, hidden or n_out, rule="decay", alpha="connection", eta_init=gamma,
                                      learn_eta=learn_gamma, activation="tanh")
         self.readout = nn.Linear(hidden, n_out) if hidden else None
         self.nonnegative_alpha = bool(nonnegative_alpha)
@@ -223,7 +223,7 @@ class PlasticOmniglotNet(SupervisedModel):
 
     Each step's image goes through the encoder (all steps at once); the output layer gives logits
     ``(w + alpha * Hebb) f``. On labelled steps the output neurons are clamped to the label for the trace update
-    (``Hebb_kj <- Hebb_kj + eta y_j (f_k - y_j Hebb_kj)`` with y the label one-hot), so each class's column
+    (``Hebb_jk <- Hebb_jk + eta y_j (f_k - y_j Hebb_jk)`` with y the label one-hot), so each class's row
     imprints its drawing; on unlabelled steps y is the softmax of the network's own logits.
     """
 
@@ -232,7 +232,7 @@ class PlasticOmniglotNet(SupervisedModel):
         super().__init__()
         self.encoder = ConvEncoder(image_size, channels)
         self.n_way = n_way
-        self.plastic = PlasticLinear(self.encoder.out_features, n_way, rule=rule, alpha=alpha, eta=eta_init,
+        self.plastic = PlasticLinear(self.encoder.out_features, n_way, rule=rule, alpha=alpha, eta_init=eta_init,
                                      activation="identity", bias=False)
 
     def forward(self, inputs: Tensor) -> Tensor:
@@ -444,7 +444,7 @@ class UnitNorm(nn.Module):
 
 
 def _sine_flp(task: ContinualSineTask, representation: Sequence[int] = (40, 40), hidden: Sequence[int] = (40,),
-              rule: str = "hebb", rate_init: float = 0.003, feedback_activation: str = "identity",
+              rule: str = "hebb", eta_init: float = 0.003, feedback_activation: str = "identity",
               feedback_strength: float = 1.0, feature_norm: float | None = 2.0, error_clip: float | None = 2.0,
               **flp_kwargs: Any) -> SupervisedModel:
     """A meta-learned ReLU ``representation`` of (function id one-hot, x) that the inner loop does not change,
@@ -469,7 +469,7 @@ def _sine_flp(task: ContinualSineTask, representation: Sequence[int] = (40, 40),
     if encoder is not None and feature_norm is not None:
         encoder.append(UnitNorm(feature_norm))
     n_in = representation[-1] if representation else n_x
-    flp = FLPNetwork([n_in, *hidden, 1], rule=rule, rate_init=rate_init, feedback_activation=feedback_activation,
+    flp = FLPNetwork([n_in, *hidden, 1], rule=rule, eta_init=eta_init, feedback_activation=feedback_activation,
                      feedback_strength=feedback_strength, error_clip=error_clip, **flp_kwargs)
     return InnerLoopNet(flp, n_x, 1, flag=True, encoder=encoder, **_sine_scales(task))
 
@@ -489,7 +489,7 @@ def _sine_oml(task: ContinualSineTask, representation: Sequence[int] = (40, 40),
 
 
 def _omniglot_flp(task: ContinualOmniglotTask, hidden: Sequence[int] = (), channels: int = 64,
-                  rule: str = "hebb", rate_init: float = 0.3, feedback_activation: str = "identity",
+                  rule: str = "hebb", eta_init: float = 0.3, feedback_activation: str = "identity",
                   feature_norm: float = 2.0, **flp_kwargs: Any) -> SupervisedModel:
     """Conv encoder -> features scaled to norm ``feature_norm`` -> FLP (Hebbian rule by default).
 
@@ -505,7 +505,7 @@ def _omniglot_flp(task: ContinualOmniglotTask, hidden: Sequence[int] = (), chann
     encoder = nn.Sequential(ConvEncoder(task.image_size, channels), UnitNorm(feature_norm))
     encoder.n_pixels, encoder.out_features = encoder[0].n_pixels, encoder[0].out_features
     flp = FLPNetwork([encoder.out_features, *hidden, task.n_classes], output="softmax", rule=rule,
-                     rate_init=rate_init, feedback_activation=feedback_activation, **flp_kwargs)
+                     eta_init=eta_init, feedback_activation=feedback_activation, **flp_kwargs)
     with torch.no_grad():
         flp.feedback_weights[-1].copy_(torch.eye(task.n_classes))
     return InnerLoopNet(flp, encoder.n_pixels, task.n_classes, flag=False, encoder=encoder)

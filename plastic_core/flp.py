@@ -20,18 +20,20 @@ One inner-loop step on an example (x, y) (``learn``), from that same forward pas
     hebb: W_l <- W_l + eta_l * p_l a_{l-1}^T
 
 All layers are updated at once from the one forward pass (the presynaptic activity a_{l-1} is the feed-forward
-activity, as in the authors' code). eta_l is per synapse (n_l, n_{l-1}), per postsynaptic neuron (n_l, 1) or one per
-layer. Meta-learned by backpropagating through the whole inner episode (the outer loop): the initial weights W_l(0),
-the biases b_l (not plastic), the feedback matrices B_l, the feedback strengths beta_l and the rates eta_l. The
-inner loop itself takes no derivative.
+activity, as in the authors' code). eta_l is per synapse (``eta="connection"``, (n_l, n_{l-1})), per postsynaptic
+neuron (``"neuron"``, (n_l, 1)) or one per layer (``"scalar"``), starting at ``eta_init``: the vocabulary of
+``plastic_core.rules`` (the older ``rate="synapse" | "neuron" | "layer"`` and ``rate_init=`` still work, with a
+``DeprecationWarning``). Meta-learned by backpropagating through the whole inner episode (the outer loop): the
+initial weights W_l(0), the biases b_l (not plastic), the feedback matrices B_l, the feedback strengths beta_l and
+the rates eta_l. The inner loop itself takes no derivative.
 
 Scale of the inputs: the Oja step multiplies W_l by (1 - eta_l p_l^2) per example, which flips sign and grows once
 eta_l p_l^2 > 2, and the Hebbian term grows with |a_{l-1}| |p_l|, so the inner loop diverges within a few dozen
 examples when the inputs or targets are several units large (raw sine regression, x and y up to 5: non-finite
-weights after 11 examples at the defaults, after 36 with rate_init 0.003). No choice of defaults fixes that;
+weights after 11 examples at the defaults, after 36 with eta_init 0.003). No choice of defaults fixes that;
 normalise x and y to about [-1, 1] first (as ``agents.supervised_models`` does for sine). On normalised inputs
 the defaults still diverge after ~200 examples with ReLU feedback (a linear output can then only be pushed up);
-rate_init 0.003 or feedback_activation="identity" keeps the weights bounded over 400 examples, and keeping the
+eta_init 0.003 or feedback_activation="identity" keeps the weights bounded over 400 examples, and keeping the
 rates >= 0 during meta-training (a negative Oja rate makes the weights grow exponentially) is the trainer's job.
 
 Memory of the outer loop: backpropagation keeps each layer's weights (B, n_l, n_{l-1}) once per inner step; per-synapse
@@ -42,15 +44,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from plastic_core.base import State, check_choice, check_positive, check_positive_real
+from plastic_core.rules import ALPHA_KINDS, deprecated, renamed_options
 
 FEEDBACKS = ("error", "target")
 RULES = ("oja", "hebb")
-RATES = ("synapse", "neuron", "layer")
+OLD_RATES = {"synapse": "connection", "neuron": "neuron", "layer": "scalar"}  # deprecated ``rate=`` values
 ACTIVATIONS = ("relu", "tanh")
 OUTPUTS = ("linear", "softmax")
 FEEDBACK_ACTIVATIONS = ("relu", "identity")
@@ -67,8 +71,9 @@ class FLPNetwork(nn.Module):
         layer_sizes: [n_0 (inputs), n_1, ..., n_L (outputs)], at least two sizes.
         feedback: send the ``"error"`` y - s(y_hat) or the ``"target"`` y to every layer.
         rule: local rule, ``"oja"`` or ``"hebb"``.
-        rate: plasticity rates per ``"synapse"``, per postsynaptic ``"neuron"`` or per ``"layer"``.
-        rate_init: initial value of every rate.
+        eta: plasticity rates one per synapse (``"connection"``), per postsynaptic ``"neuron"`` or one per layer
+            (``"scalar"``).
+        eta_init: initial value of every rate.
         activation: hidden nonlinearity phi, ``"relu"`` or ``"tanh"``.
         output: ``"linear"`` (regression) or ``"softmax"`` (classification: y_hat are logits, the error uses
             softmax(y_hat) and y is one-hot).
@@ -85,15 +90,21 @@ class FLPNetwork(nn.Module):
         layer_sizes: Sequence[int],
         feedback: str = "error",
         rule: str = "oja",
-        rate: str = "synapse",
-        rate_init: float = 0.01,
+        eta: str = "connection",
+        eta_init: float = 0.01,
         activation: str = "relu",
         output: str = "linear",
         feedback_activation: str = "relu",
         feedback_strength: float = 0.5,
         error_clip: float | None = None,
+        **deprecated_options: Any,
     ) -> None:
         super().__init__()
+        old = renamed_options("FLPNetwork", deprecated_options, {"rate": "eta", "rate_init": "eta_init"})
+        eta_init = old.get("eta_init", eta_init)
+        if "eta" in old:
+            check_choice("rate", old["eta"], tuple(OLD_RATES))
+            eta = OLD_RATES[old["eta"]]
         if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence) or len(layer_sizes) < 2:
             raise ValueError(
                 f"layer_sizes must be a list of at least two sizes [inputs, ..., outputs], got {layer_sizes!r}"
@@ -101,14 +112,14 @@ class FLPNetwork(nn.Module):
         check_positive(**{f"layer_sizes[{i}]": n for i, n in enumerate(layer_sizes)})
         check_choice("feedback", feedback, FEEDBACKS)
         check_choice("rule", rule, RULES)
-        check_choice("rate", rate, RATES)
+        check_choice("eta", eta, ALPHA_KINDS)
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("output", output, OUTPUTS)
         check_choice("feedback_activation", feedback_activation, FEEDBACK_ACTIVATIONS)
         self.layer_sizes = tuple(int(n) for n in layer_sizes)
         self.feedback = feedback
         self.rule = rule
-        self.rate_mode = rate
+        self.eta_kind = eta
         self.activation = activation
         self.output = output
         self.feedback_activation = feedback_activation
@@ -124,9 +135,15 @@ class FLPNetwork(nn.Module):
             self.initial_weights.append(nn.Parameter(torch.randn(n_post, n_in) * (gain / math.sqrt(n_in))))
             self.biases.append(nn.Parameter(torch.zeros(n_post)))
             self.feedback_weights.append(nn.Parameter(torch.randn(n_post, n_out) * (math.sqrt(2.0 / n_out))))
-            rate_shape = {"synapse": (n_post, n_in), "neuron": (n_post, 1), "layer": (1, 1)}[rate]
-            self.rates.append(nn.Parameter(torch.full(rate_shape, float(rate_init))))
+            rate_shape = {"connection": (n_post, n_in), "neuron": (n_post, 1), "scalar": (1, 1)}[eta]
+            self.rates.append(nn.Parameter(torch.full(rate_shape, float(eta_init))))
         self.feedback_strengths = nn.Parameter(torch.full((self.num_layers,), float(feedback_strength)))
+
+    @property
+    def rate_mode(self) -> str:
+        """Deprecated: ``eta_kind`` ("connection", "neuron", "scalar"), here in the old values."""
+        deprecated("FLPNetwork", "rate_mode", "eta_kind")
+        return {new: old for old, new in OLD_RATES.items()}[self.eta_kind]
 
     @property
     def num_layers(self) -> int:
@@ -205,7 +222,7 @@ class FLPNetwork(nn.Module):
             beta = self.feedback_strengths[layer]
             post = post_ff + beta * (fed_back - post_ff)  # (1 - beta) a_l + beta f_l
             eta = self.rates[layer]
-            if self.rate_mode == "synapse":
+            if self.eta_kind == "connection":
                 hebbian = torch.bmm(post.unsqueeze(2), pre.unsqueeze(1))  # p_l a_{l-1}^T  (B, n_l, n_{l-1})
                 if self.rule == "oja":
                     hebbian = hebbian - (post * post).unsqueeze(2) * w
@@ -240,6 +257,6 @@ class FLPNetwork(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"layer_sizes={list(self.layer_sizes)}, feedback={self.feedback!r}, rule={self.rule!r}, "
-            f"rate={self.rate_mode!r}, activation={self.activation!r}, output={self.output!r}, "
+            f"eta={self.eta_kind!r}, activation={self.activation!r}, output={self.output!r}, "
             f"feedback_activation={self.feedback_activation!r}, error_clip={self.error_clip}"
         )

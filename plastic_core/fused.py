@@ -2,7 +2,7 @@
 
 The per-step cores in ``plastic_rnn.py`` build an autograd graph of ~10 nodes per time step and allocate a fresh
 (B, N, N) tensor per operation, keeping one per step and trace for backward. Here the recurrence of a
-``HebbianRNN`` (rules "decay", "oja", "clip", "modulated", "retroactive"; every alpha and modulation kind) runs as
+``HebbianRNN`` (rules "decay", "oja", "hebb", "modulated", "retroactive"; every alpha and modulation kind) runs as
 
 1. a forward pass without autograd (``PlasticTape``): preallocated trace buffers updated in place, keeping only
    h(t) (T, B, N), the modulation M(t) (T, B, 1) and the traces at every K-th step (checkpoints);
@@ -145,7 +145,7 @@ class EagerRecurrence:
         elif kind == "oja":  # Hebb (1 - eta h_j^2) + eta h_j h_i
             torch.mul(hebb, (1 - eta * h * h).unsqueeze(2), out=hebb_out)
             hebb_out.baddbmm_(col, row, alpha=eta)
-        elif kind == "clip":
+        elif kind == "hebb":
             _baddbmm_into(hebb_out, hebb, col, row, alpha=eta)
         elif kind == "modulated":
             _baddbmm_into(hebb_out, hebb, (self.row_modulation(m0) * h).unsqueeze(2), row)
@@ -172,7 +172,7 @@ class EagerRecurrence:
             torch.ops.aten.hardtanh_backward.grad_input(g_hebb, hebb_next, -rule.clip, rule.clip, grad_input=g_hebb)
         g_u = g_hebb  # dL/d(unclipped update)
         trace_scale = 1.0  # dHebb(t+1)/dHebb(t) along the trace, when a scalar
-        if rule.kind in ("decay", "oja", "clip"):
+        if rule.kind in ("decay", "oja", "hebb"):
             q = _rows(g_u, hp)  # sum_i g_ji h_i(t-1)
             g_hp = _cols(g_u, h).mul_(eta)  # eta sum_j g_ji h_j(t)
             grads.eta += torch.dot(h.reshape(-1), q.reshape(-1))

@@ -64,7 +64,7 @@ from torch import Tensor
 # 2x slower with streaming at B=30, N=100; 1.6x faster at B=256, N=256).
 STREAM_BYTES = 8 << 20
 
-KINDS = {"decay": 0, "oja": 1, "clip": 2, "modulated": 3, "retroactive": 4}
+KINDS = {"decay": 0, "oja": 1, "hebb": 2, "modulated": 3, "retroactive": 4}
 ALPHAS = {"connection": 0, "neuron": 1, "scalar": 2}
 
 SOURCE_PATH = Path(__file__).with_name("csrc") / "plastic_kernels.c"

@@ -14,7 +14,7 @@ the same. After h(t) is computed, the trace is updated with the Hebbian product 
     ========================  =========================================================================
     plastic, rule="decay"     Hebb <- (1 - eta) Hebb + eta h_j(t) h_i(t-1)                  (2016, 2018)
     plastic, rule="oja"       Hebb <- Hebb + eta h_j(t) (h_i(t-1) - h_j(t) Hebb)                 (2018)
-    plastic, rule="clip"      Hebb <- clip(Hebb + eta h_j(t) h_i(t-1), -c, c)       (2019 non-modulated)
+    plastic, rule="hebb"      Hebb <- clip(Hebb + eta h_j(t) h_i(t-1), -c, c)       (2019 non-modulated)
     modulated                 Hebb <- clip(Hebb + M_j(t) h_j(t) h_i(t-1), -c, c)                 (2019)
     retroactive               Hebb <- clip(Hebb + M_j(t) E(t), -c, c)                            (2019)
                               E(t+1) = (1 - eta) E(t) + eta h_j(t) h_i(t-1)
@@ -45,7 +45,7 @@ from plastic_core import fused as fused_recurrence  # the module (``fused`` is a
 from plastic_core.base import State, check_choice, check_positive_real
 from plastic_core.registry import register_core
 from plastic_core.rnn import ProjectedInputCore, recurrent_init_
-from plastic_core.rules import ALPHA_KINDS, MODULATION_KINDS, PLASTIC_RULES, Rule
+from plastic_core.rules import ALPHA_KINDS, MODULATION_KINDS, Rule, plastic_rule
 
 
 # -- batched kernels with lean backward ------------------------------------------------------------------------
@@ -237,20 +237,21 @@ class PlasticRNN(HebbianRNN):
         h(t)  = tanh(W_in x(t) + b + (w + alpha * Hebb(t)) h(t-1))
         rule="decay":  Hebb(t+1) = (1 - eta) Hebb(t) + eta h_j(t) h_i(t-1)           (running average)
         rule="oja":    Hebb(t+1) = Hebb(t) + eta h_j(t) (h_i(t-1) - h_j(t) Hebb(t))
-        rule="clip":   Hebb(t+1) = clip(Hebb(t) + eta h_j(t) h_i(t-1), -c, c)          (plain Hebb, clipped)
+        rule="hebb":   Hebb(t+1) = clip(Hebb(t) + eta h_j(t) h_i(t-1), -c, c)          (plain Hebb, clipped)
 
     Hebb is indexed [b, j, i]: row j postsynaptic, column i presynaptic. eta is one trained scalar (``eta``,
-    initialised to ``eta_init``). For "decay" and "oja" the result is also clipped to [-c, c] unless
-    ``clip=None``: with 0 < eta < 1 the decay trace never leaves [-1, 1], so the default c = 1 only guards against
-    a learned eta leaving that range (and against Oja's fixed points h_i/h_j when h_j is small).
+    initialised to ``eta_init``; ``rule="clip"`` is the deprecated name of "hebb"). For "decay" and "oja" the
+    result is also clipped to [-c, c] unless ``clip=None``: with 0 < eta < 1 the decay trace never leaves [-1, 1],
+    so the default c = 1 only guards against a learned eta leaving that range (and against Oja's fixed points
+    h_i/h_j when h_j is small).
 
     Parameters: as ``HebbianRNN`` plus ``eta`` (scalar). State: ``h`` (B, N), ``hebb`` (B, N, N).
     """
 
     def __init__(self, input_size: int, hidden_size: int, rule: str = "decay", alpha: str = "connection",
                  clip: float | None = 1.0, eta_init: float = 0.1, init: str = "uniform") -> None:
-        check_choice("rule", rule, PLASTIC_RULES)
-        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, allow_unclipped=rule != "clip", init=init)
+        rule = plastic_rule("the plastic core", rule)
+        super().__init__(input_size, hidden_size, alpha=alpha, clip=clip, allow_unclipped=rule != "hebb", init=init)
         self.rule = rule
         self.eta = nn.Parameter(torch.tensor(check_eta(eta_init)))
 

@@ -71,7 +71,7 @@ def _plastic(core: HebbianRNN, xs: Tensor, state: State) -> tuple[Tensor, State]
                 hebb = (1 - eta) * hebb + eta * hebbian
             elif core.rule == "oja":
                 hebb = hebb + eta * h[:, :, None] * (h_prev[:, None, :] - h[:, :, None] * hebb)
-            else:  # "clip": plain Hebb
+            else:  # "hebb": plain Hebb
                 hebb = hebb + eta * hebbian
             hebb = _clip(hebb, c)
         elif isinstance(core, RetroactiveRNN):

@@ -77,7 +77,7 @@ def one_shot_by_distance(model: SupervisedModel, episodes: int = 4000) -> dict[s
 
 def reversal_alpha(model: SupervisedModel) -> dict[str, float]:
     """Plasticity coefficients of the pattern -> hidden connections of the 2016 association net (8 pattern bits)."""
-    alpha = model.plastic.alpha.detach()[: model.n_in - 2]
+    alpha = model.plastic.alpha.detach()[:, : model.n_in - 2]  # [hidden, input]
     return {"alpha pattern→hidden (mean)": alpha.mean().item(), "fraction alpha < 0": (alpha < 0).float().mean().item()}
 
 

@@ -24,7 +24,7 @@ typedef REAL real;
 #define CAT(a, b) CAT2(a, b)
 #define FN(name) CAT(name, SUFFIX)
 
-enum { DECAY = 0, OJA = 1, CLIP = 2, MODULATED = 3, RETRO = 4 };
+enum { DECAY = 0, OJA = 1, HEBB = 2, MODULATED = 3, RETRO = 4 };
 enum { CONNECTION = 0, NEURON = 1, SCALAR = 2 };
 
 typedef struct {
@@ -39,7 +39,7 @@ static inline real unclipped(int kind, real H, real E, real hj, real hpi, real m
     switch (kind) {
     case DECAY: return keep * H + eta * (hj * hpi);
     case OJA: return H * keep + eta * (hj * hpi);
-    case CLIP: return H + eta * (hj * hpi);
+    case HEBB: return H + eta * (hj * hpi);
     case MODULATED: return H + (mj * hj) * hpi;
     default: return H + mj * E;
     }
@@ -72,7 +72,7 @@ static inline real lane_sum(const real *a) { return ((a[0] + a[1]) + (a[2] + a[3
     switch (kind) {                                                                                                 \
     case DECAY: { const int K = DECAY; BODY; } break;                                                              \
     case OJA: { const int K = OJA; BODY; } break;                                                                  \
-    case CLIP: { const int K = CLIP; BODY; } break;                                                                \
+    case HEBB: { const int K = HEBB; BODY; } break;                                                                \
     default: { const int K = MODULATED; BODY; } break;                                                             \
     }
 

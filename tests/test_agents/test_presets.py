@@ -30,7 +30,7 @@ def test_backpropamine_maze_preset_resolves_to_the_papers_values():
         assert c.env_kwargs == {"size": 13, "episode_length": 200, "wall_penalty": 0.0, "reward_value": 10.0}
         assert c.core_kwargs["init"] == "paper" and c.episodes == 90 and c.preset == "backpropamine2019-maze"
     plastic = make_config(None, "plastic", preset="backpropamine2019-maze", episodes=30).core_kwargs
-    assert plastic == {"init": "paper", "rule": "clip", "clip": 1.0, "eta_init": 0.01}
+    assert plastic == {"init": "paper", "rule": "hebb", "clip": 1.0, "eta_init": 0.01}
     retroactive = make_config(None, "retroactive", preset="backpropamine2019-maze", episodes=30)
     assert retroactive.core_kwargs["eta_init"] == 0.01
     assert get_preset("backpropamine2019-maze").iterations == 200_002
@@ -50,7 +50,7 @@ def test_flags_override_a_preset_and_kwargs_merge_key_by_key():
     c = make_config(None, "plastic", preset="backpropamine2019-maze", episodes=30, lr=3e-4, hidden=None,
                     env_kwargs={"size": 9}, core_kwargs={"eta_init": 0.1})
     assert (c.lr, c.hidden, c.env_kwargs["size"], c.env_kwargs["episode_length"]) == (3e-4, 101, 9, 200)
-    assert c.core_kwargs == {"init": "paper", "rule": "clip", "clip": 1.0, "eta_init": 0.1}
+    assert c.core_kwargs == {"init": "paper", "rule": "hebb", "clip": 1.0, "eta_init": 0.1}
 
 
 def test_the_env_defaults_are_the_default_presets():
@@ -170,7 +170,7 @@ def test_the_paper_preset_run_of_the_issue(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert (config["adam_eps"], config["regulariser"], config["burn_in"], config["hidden"]) == (
         1e-4, "concentration", 100, 101)
-    assert config["core_kwargs"]["rule"] == "clip" and config["episodes"] == 30
+    assert config["core_kwargs"]["rule"] == "hebb" and config["episodes"] == 30
     weights = load_checkpoint(out / "checkpoint.pt")["trainer"]["model"]
     for name in ("core.w", "core.alpha"):  # inside the burn-in: still the paper's initial weights
         assert 0 <= weights[name].min() and weights[name].max() < 0.01

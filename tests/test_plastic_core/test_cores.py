@@ -29,7 +29,7 @@ def test_unroll_matches_reference_transcription(config, start):
 
 
 @pytest.mark.parametrize(
-    "config", [("plastic", {"rule": "clip", "clip": 0.3, "eta_init": 0.9}), ("modulated", {"clip": 0.2})],
+    "config", [("plastic", {"rule": "hebb", "clip": 0.3, "eta_init": 0.9}), ("modulated", {"clip": 0.2})],
     ids=config_id,
 )
 def test_reference_comparison_covers_active_clip(config):
@@ -90,7 +90,7 @@ def test_gradients_reach_every_parameter(config):
 @pytest.mark.parametrize("config", [
     ("plastic", {"rule": "decay", "eta_init": 1.5}),
     ("plastic", {"rule": "oja", "eta_init": 1.5, "clip": 0.5}),
-    ("plastic", {"rule": "clip", "eta_init": 0.5}),
+    ("plastic", {"rule": "hebb", "eta_init": 0.5}),
     ("modulated", {"clip": 0.7}),
     ("modulated", {"modulation": "fanout"}),
     ("retroactive", {"eta_init": 0.9}),
@@ -192,13 +192,13 @@ def test_parameter_counts_follow_the_options():
 # -- bad input ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,opts,match", [
     ("hebbian", {}, "unknown core 'hebbian'"),
-    ("plastic", {"rule": "bcm"}, "unknown rule 'bcm'; expected one of 'decay', 'oja', 'clip'"),
+    ("plastic", {"rule": "bcm"}, "unknown rule 'bcm'; expected one of 'decay', 'oja', 'hebb'"),
     ("plastic", {"alpha": "synapse"}, "unknown alpha 'synapse'; expected one of 'connection', 'neuron', 'scalar'"),
     ("modulated", {"modulation": "vector"}, "unknown modulation 'vector'; expected one of 'scalar', 'fanout'"),
     ("retroactive", {"alpha": "row"}, "unknown alpha 'row'"),
     ("plastic", {"clip": 0.0}, "clip must be a positive finite number"),
     ("modulated", {"clip": float("nan")}, "clip must be a positive finite number"),
-    ("plastic", {"rule": "clip", "clip": None}, "clip=None is not allowed"),
+    ("plastic", {"rule": "hebb", "clip": None}, "clip=None is not allowed"),
     ("retroactive", {"clip": None}, "clip=None is not allowed"),
     ("plastic", {"eta_init": "0.1"}, "eta_init must be a finite number"),
 ])

@@ -59,9 +59,9 @@ def reference_learn(net: FLPNetwork, weights_per_b, x, y):
                     rate = net.rates[layer]
                     eta = float(
                         rate[j, i]
-                        if net.rate_mode == "synapse"
+                        if net.eta_kind == "connection"
                         else rate[j, 0]
-                        if net.rate_mode == "neuron"
+                        if net.eta_kind == "neuron"
                         else rate[0, 0]
                     )
                     delta = p_j * acts[layer][i]
@@ -76,10 +76,10 @@ def reference_learn(net: FLPNetwork, weights_per_b, x, y):
 @pytest.mark.parametrize(
     "options",
     [
-        dict(feedback=feedback, rule=rule, rate=rate)
+        dict(feedback=feedback, rule=rule, eta=eta)
         for feedback in ("error", "target")
         for rule in ("oja", "hebb")
-        for rate in ("synapse", "neuron", "layer")
+        for eta in ("connection", "neuron", "scalar")
     ]
     + [
         dict(activation="tanh", output="softmax", feedback_activation="identity"),
@@ -89,7 +89,7 @@ def reference_learn(net: FLPNetwork, weights_per_b, x, y):
 )
 def test_matches_direct_transcription(options):
     torch.manual_seed(0)
-    net = FLPNetwork([3, 4, 2], rate_init=0.2, **options).double()
+    net = FLPNetwork([3, 4, 2], eta_init=0.2, **options).double()
     with torch.no_grad():
         for rate in net.rates:
             rate.uniform_(0.05, 0.3)
@@ -119,7 +119,7 @@ def test_matches_direct_transcription(options):
 
 def test_step_is_predict_then_learn_and_predict_leaves_the_state():
     torch.manual_seed(1)
-    net = FLPNetwork([4, 6, 5, 3], rate="neuron")
+    net = FLPNetwork([4, 6, 5, 3], eta="neuron")
     state = net.initial_state(3)
     x, y = torch.randn(3, 4), torch.randn(3, 3)
     with torch.no_grad():
@@ -153,13 +153,13 @@ class _Episode(nn.Module):
     "options",
     [
         dict(),
-        dict(rate="neuron", feedback_activation="identity"),
-        dict(feedback="target", rule="hebb", rate="layer", activation="tanh", output="softmax"),
+        dict(eta="neuron", feedback_activation="identity"),
+        dict(feedback="target", rule="hebb", eta="scalar", activation="tanh", output="softmax"),
     ],
 )
 def test_gradcheck_through_the_inner_loop(options):
     torch.manual_seed(2)
-    episode = _Episode(FLPNetwork([3, 4, 2], rate_init=0.1, **options)).double()
+    episode = _Episode(FLPNetwork([3, 4, 2], eta_init=0.1, **options)).double()
     names = [name for name, _ in episode.named_parameters()]
     params = [p.detach().clone().requires_grad_() for p in episode.parameters()]
     xs = torch.randn(3, 2, 3, dtype=torch.float64, requires_grad=True)
@@ -228,7 +228,7 @@ def test_error_clip_keeps_an_unstable_inner_loop_finite():
     outputs = {}
     for clip in (None, 1.0):
         torch.manual_seed(1)
-        net = FLPNetwork([5, 16, 1], rule="hebb", rate_init=2.0, feedback_activation="identity",
+        net = FLPNetwork([5, 16, 1], rule="hebb", eta_init=2.0, feedback_activation="identity",
                          feedback_strength=1.0, error_clip=clip)
         state = net.initial_state(8)
         with torch.no_grad():
@@ -267,7 +267,7 @@ def test_bad_input_gets_clear_errors():
     for option, value in [
         ("feedback", "gradient"),
         ("rule", "bcm"),
-        ("rate", "global"),
+        ("eta", "global"),
         ("activation", "gelu"),
         ("output", "sigmoid"),
         ("feedback_activation", "tanh"),

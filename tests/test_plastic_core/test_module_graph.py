@@ -66,11 +66,11 @@ def test_every_plastic_core_describes_its_rule(name: str, opts: dict) -> None:
 
 
 def test_a_rule_refuses_unknown_words() -> None:
-    with pytest.raises(ValueError, match="unknown rule kind 'hebb'"):
-        Rule("hebb", "connection", 1.0, False)
+    with pytest.raises(ValueError, match="unknown rule kind 'clip'"):  # the deprecated alias is the cores' business
+        Rule("clip", "connection", 1.0, False)
     with pytest.raises(ValueError, match="unknown alpha 'synapse'"):
-        Rule("clip", "synapse", 1.0, False)
+        Rule("hebb", "synapse", 1.0, False)
     with pytest.raises(ValueError, match="fan-out modulation needs a modulated rule"):
-        Rule("clip", "connection", 1.0, True)
+        Rule("hebb", "connection", 1.0, True)
     with pytest.raises(TypeError, match="no fused recurrence for TanhRNN"):
         rule_of(plastic_core.make_core("rnn", 3, 4))

@@ -11,8 +11,10 @@ from plastic_core.plastic_linear import PlasticLinear
 
 
 def reference_step(layer: PlasticLinear, x, hebb, target=None):
-    """Direct transcription of the equations, one scalar at a time: returns y (B, out) and the new trace."""
-    batch, n_in, n_out = hebb.shape
+    """Direct transcription of the equations, one scalar at a time: returns y (B, out) and the new trace.
+
+    Indices as the layer's docstring: j postsynaptic (output), k presynaptic (input); w, alpha, hebb [j, k]."""
+    batch, n_out, n_in = hebb.shape
     eta = float(layer.eta)
     y = torch.zeros(batch, n_out, dtype=torch.float64)
     for b in range(batch):
@@ -20,13 +22,13 @@ def reference_step(layer: PlasticLinear, x, hebb, target=None):
         for j in range(n_out):
             total = float(layer.bias[j]) if layer.bias is not None else 0.0
             for k in range(n_in):
-                if layer.alpha_mode == "connection":
-                    a = float(layer.alpha[k, j])
-                elif layer.alpha_mode == "neuron":
-                    a = float(layer.alpha[j])
+                if layer.alpha_kind == "connection":
+                    a = float(layer.alpha[j, k])
+                elif layer.alpha_kind == "neuron":
+                    a = float(layer.alpha[j, 0])
                 else:
-                    a = float(layer.alpha[0])
-                total += (float(layer.w[k, j]) + a * float(hebb[b, k, j])) * float(x[b, k])
+                    a = float(layer.alpha[0, 0])
+                total += (float(layer.w[j, k]) + a * float(hebb[b, j, k])) * float(x[b, k])
             pre_act.append(total)
         if layer.activation == "tanh":
             out = [math.tanh(v) for v in pre_act]
@@ -41,7 +43,7 @@ def reference_step(layer: PlasticLinear, x, hebb, target=None):
     for b in range(batch):
         for k in range(n_in):
             for j in range(n_out):
-                h, xk, yj = float(hebb[b, k, j]), float(x[b, k]), float(post[b, j])
+                h, xk, yj = float(hebb[b, j, k]), float(x[b, k]), float(post[b, j])
                 if layer.rule == "decay":
                     h = (1 - eta) * h + eta * xk * yj
                 elif layer.rule == "oja":
@@ -50,7 +52,7 @@ def reference_step(layer: PlasticLinear, x, hebb, target=None):
                     h = h + eta * xk * yj
                 if layer.clip is not None:
                     h = min(max(h, -layer.clip), layer.clip)
-                new[b, k, j] = h
+                new[b, j, k] = h
     return y, new
 
 
@@ -60,8 +62,8 @@ def reference_step(layer: PlasticLinear, x, hebb, target=None):
         dict(rule="decay", alpha="connection", activation="tanh"),
         dict(rule="oja", alpha="neuron", activation="identity"),
         dict(rule="hebb", alpha="scalar", activation="tanh", clip=0.1, bias=False),
-        dict(rule="oja", alpha="connection", activation="softmax", eta=0.3),
-        dict(rule="decay", alpha="scalar", activation="none", eta=0.6, learn_eta=False),
+        dict(rule="oja", alpha="connection", activation="softmax", eta_init=0.3),
+        dict(rule="decay", alpha="scalar", activation="none", eta_init=0.6, learn_eta=False),
     ],
 )
 def test_matches_direct_transcription(options):
@@ -72,7 +74,7 @@ def test_matches_direct_transcription(options):
     batch, steps = 2, 5
     xs = torch.randn(steps, batch, 3, dtype=torch.float64)
     state = layer.initial_state(batch)
-    hebb_ref = torch.zeros(batch, 3, 2, dtype=torch.float64)
+    hebb_ref = torch.zeros(batch, 2, 3, dtype=torch.float64)  # [b, post, pre]
     with torch.no_grad():
         for x in xs:
             y, state = layer(x, state)
@@ -91,12 +93,12 @@ def test_matches_direct_transcription(options):
 @pytest.mark.parametrize("rule", ["decay", "oja"])
 def test_target_clamps_the_postsynaptic_activity(rule):
     torch.manual_seed(1)
-    layer = PlasticLinear(4, 3, rule=rule, activation="softmax", eta=0.4).double()
+    layer = PlasticLinear(4, 3, rule=rule, activation="softmax", eta_init=0.4).double()
     x = torch.randn(2, 4, dtype=torch.float64)
     target = torch.eye(3, dtype=torch.float64)[[2, 0]]
     state = layer.initial_state(2)
     with torch.no_grad():
-        state["hebb"] = 0.3 * torch.randn(2, 4, 3, dtype=torch.float64)
+        state["hebb"] = 0.3 * torch.randn(2, 3, 4, dtype=torch.float64)  # [b, post, pre]
         y, new = layer(x, state, target=target)
         y_ref, hebb_ref = reference_step(layer, x, state["hebb"], target=target)
     torch.testing.assert_close(y, y_ref)  # returned y is the layer's own output
@@ -121,7 +123,7 @@ class _Episode(nn.Module):
 @pytest.mark.parametrize("rule,alpha", [("decay", "connection"), ("oja", "neuron"), ("hebb", "scalar")])
 def test_gradcheck_through_several_steps(rule, alpha):
     torch.manual_seed(2)
-    episode = _Episode(PlasticLinear(3, 2, rule=rule, alpha=alpha, eta=0.3)).double()
+    episode = _Episode(PlasticLinear(3, 2, rule=rule, alpha=alpha, eta_init=0.3)).double()
     names = [name for name, _ in episode.named_parameters()]
     assert {"layer.w", "layer.alpha", "layer.eta", "layer.bias"} == set(names)
     params = [p.detach().clone().requires_grad_() for p in episode.parameters()]
@@ -139,7 +141,7 @@ def test_gradcheck_through_several_steps(rule, alpha):
 
 
 def test_fixed_eta_is_not_a_parameter():
-    layer = PlasticLinear(3, 2, learn_eta=False, eta=0.25)
+    layer = PlasticLinear(3, 2, learn_eta=False, eta_init=0.25)
     assert "eta" not in dict(layer.named_parameters())
     assert float(layer.eta) == 0.25
     assert "eta" in dict(layer.named_buffers())  # moves with .to() / .double() and is saved in state_dict
@@ -147,7 +149,7 @@ def test_fixed_eta_is_not_a_parameter():
 
 def test_trace_stays_within_clip():
     torch.manual_seed(3)
-    layer = PlasticLinear(5, 4, rule="hebb", eta=0.5, clip=0.7, activation="identity")
+    layer = PlasticLinear(5, 4, rule="hebb", eta_init=0.5, clip=0.7, activation="identity")
     state = layer.initial_state(3)
     with torch.no_grad():
         for _ in range(30):
@@ -177,7 +179,7 @@ def test_initial_state_resets_the_episode():
     torch.manual_seed(5)
     layer = PlasticLinear(4, 3)
     state = layer.initial_state(2)
-    assert state["hebb"].shape == (2, 4, 3) and not state["hebb"].any()
+    assert state["hebb"].shape == (2, 3, 4) and not state["hebb"].any()  # [b, out, in]
     xs = torch.randn(5, 2, 4)
     with torch.no_grad():
         first, after = layer.unroll(xs, state)
@@ -226,7 +228,7 @@ def test_learns_pattern_completion_2016():
     """
     torch.manual_seed(0)
     n, batch = 8, 32
-    layer = PlasticLinear(n, n, rule="decay", eta=0.5, learn_eta=False)
+    layer = PlasticLinear(n, n, rule="decay", eta_init=0.5, learn_eta=False)
     optimizer = torch.optim.Adam(layer.parameters(), lr=3e-2)
     losses = []
     for _ in range(400):

@@ -35,9 +35,9 @@ def reference_step(core: PlasticLSTMCore, x, h, c, hebb):
             gate[j] = [_sigmoid(drive(block)) for block in range(3)]  # i, f, o
             total = drive(3)
             for i in range(n):
-                if core.alpha_mode == "connection":
+                if core.alpha_kind == "connection":
                     a = float(core.alpha[j, i])
-                elif core.alpha_mode == "neuron":
+                elif core.alpha_kind == "neuron":
                     a = float(core.alpha[j, 0])
                 else:
                     a = float(core.alpha[0, 0])
@@ -47,9 +47,9 @@ def reference_step(core: PlasticLSTMCore, x, h, c, hebb):
             i_gate, f_gate, o_gate = gate[j]
             new_c[b, j] = f_gate * float(c[b, j]) + i_gate * g[j]
             new_h[b, j] = o_gate * math.tanh(float(new_c[b, j]))
-        if core.neuromodulation:
+        if core.modulation_kind is not None:
             m = math.tanh(sum(float(core.modulator.weight[0, j]) * float(new_h[b, j]) for j in range(n)))
-            mod = [m * float(core.mod_fanout[j]) if core.fanout else m for j in range(n)]
+            mod = [m * float(core.fanout[j]) if core.modulation_kind == "fanout" else m for j in range(n)]
         else:
             mod = [float(core.eta)] * n
         for j in range(n):
@@ -65,10 +65,10 @@ def reference_step(core: PlasticLSTMCore, x, h, c, hebb):
     "options",
     [
         dict(),  # per-neuron alpha, neuromodulated, fanned out, clip 2
-        dict(alpha="connection", fanout=False),
-        dict(alpha="scalar", neuromodulation=False, eta=0.3),
+        dict(alpha="connection", modulation="scalar"),
+        dict(alpha="scalar", modulation=None, eta_init=0.3),
         dict(alpha="neuron", clip=0.05),
-        dict(alpha="connection", clip=None, neuromodulation=False, learn_eta=False),
+        dict(alpha="connection", clip=None, modulation=None, learn_eta=False),
     ],
 )
 def test_matches_direct_transcription(options):
@@ -76,10 +76,10 @@ def test_matches_direct_transcription(options):
     core = PlasticLSTMCore(3, 4, **options).double()
     with torch.no_grad():
         core.alpha.mul_(5.0)
-        if core.neuromodulation:
+        if core.modulation_kind is not None:
             core.modulator.weight.mul_(4.0)
-            if core.fanout:
-                core.mod_fanout.uniform_(-2.0, 2.0)
+            if core.modulation_kind == "fanout":
+                core.fanout.uniform_(-2.0, 2.0)
     batch = 2
     xs = 2 * torch.randn(6, batch, 3, dtype=torch.float64)
     state = core.initial_state(batch)
@@ -127,8 +127,8 @@ class _Episode(nn.Module):
     "options",
     [
         dict(),
-        dict(alpha="connection", fanout=False),
-        dict(alpha="scalar", neuromodulation=False),
+        dict(alpha="connection", modulation="scalar"),
+        dict(alpha="scalar", modulation=None),
         dict(clip=0.02),  # clip active: the gradient of the clipped entries is zero
     ],
 )
@@ -137,12 +137,12 @@ def test_gradcheck_through_several_steps(options):
     core = PlasticLSTMCore(3, 3, **options)
     with torch.no_grad():
         core.alpha.mul_(5.0)
-        if core.neuromodulation:
+        if core.modulation_kind is not None:
             core.modulator.weight.mul_(4.0)
     episode = _Episode(core).double()
     names = [name for name, _ in episode.named_parameters()]
     expected = {"core.w", "core.alpha", "core.input_weights.weight", "core.input_weights.bias"}
-    expected |= {"core.modulator.weight"} if core.neuromodulation else {"core.eta"}
+    expected |= {"core.modulator.weight"} if core.modulation_kind is not None else {"core.eta"}
     assert expected <= set(names)
     params = [p.detach().clone().requires_grad_() for p in episode.parameters()]
     xs = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
@@ -167,7 +167,7 @@ def test_trace_stays_within_clip():
     core = PlasticLSTMCore(4, 6, clip=2.0)
     with torch.no_grad():
         core.modulator.weight.mul_(20.0)
-        core.mod_fanout.fill_(3.0)
+        core.fanout.fill_(3.0)
     state = core.initial_state(5)
     with torch.no_grad():
         for _ in range(40):
