@@ -45,6 +45,7 @@ from torch.autograd.function import once_differentiable
 
 from plastic_core import native
 from plastic_core.base import RecurrentCore, State
+from plastic_core.hebbian import trace_update
 from plastic_core.rnn import LSTMCore
 from plastic_core.rules import Rule
 
@@ -137,23 +138,11 @@ class EagerRecurrence:
 
     def update(self, h: Tensor, hp: Tensor, m0: Tensor | None, hebb: Tensor, elig: Tensor | None,
                hebb_out: Tensor, elig_out: Tensor | None) -> None:
-        """Write Hebb(t+1) (and E(t+1)) into ``hebb_out`` (``elig_out``); in place when they are the sources."""
-        kind, eta = self.rule.kind, self.eta
-        col, row = h.unsqueeze(2), hp.unsqueeze(1)  # h_j(t) as (B, N, 1), h_i(t-1) as (B, 1, N)
-        if kind == "decay":  # (1 - eta) Hebb + eta h_j h_i
-            _baddbmm_into(hebb_out, hebb, col, row, beta=1 - eta, alpha=eta)
-        elif kind == "oja":  # Hebb (1 - eta h_j^2) + eta h_j h_i
-            torch.mul(hebb, (1 - eta * h * h).unsqueeze(2), out=hebb_out)
-            hebb_out.baddbmm_(col, row, alpha=eta)
-        elif kind == "hebb":
-            _baddbmm_into(hebb_out, hebb, col, row, alpha=eta)
-        elif kind == "modulated":
-            _baddbmm_into(hebb_out, hebb, (self.row_modulation(m0) * h).unsqueeze(2), row)
-        else:  # retroactive: Hebb + M_j E(t), then E(t+1) = (1 - eta) E + eta h_j h_i
-            torch.addcmul(hebb, self.row_modulation(m0).unsqueeze(2), elig, out=hebb_out)
-            _baddbmm_into(elig_out, elig, col, row, beta=1 - eta, alpha=eta)
-        if self.rule.clip is not None:
-            hebb_out.clamp_(-self.rule.clip, self.rule.clip)
+        """Write Hebb(t+1) (and E(t+1)) into ``hebb_out`` (``elig_out``); in place when they are the sources.
+        The rule is ``plastic_core.hebbian.trace_update``, the one the per-step cores run."""
+        trace_update(self.rule.kind, self.rule.clip, h, hp, hebb, eta=self.eta,
+                     modulation=None if m0 is None else self.row_modulation(m0), elig=elig, hebb_out=hebb_out,
+                     elig_out=elig_out)
 
     # -- backward -----------------------------------------------------------------------------------------------
     def backward_step(self, g: Tensor, carry: Tensor, h: Tensor, hp: Tensor, hebb: Tensor, elig: Tensor | None,
@@ -370,13 +359,6 @@ def make_recurrence(rule: Rule, params: tuple[Tensor | None, ...], state: tuple[
         raise RuntimeError("the native kernels are unavailable for these tensors (they need contiguous float32 or "
                            "float64 CPU tensors and a C compiler; PLASTIC_CORE_NATIVE=0 disables them)")
     return EagerRecurrence(rule, params, batch)
-
-
-def _baddbmm_into(out: Tensor, src: Tensor, b1: Tensor, b2: Tensor, beta: float = 1.0, alpha: float = 1.0) -> None:
-    if out is src:
-        out.baddbmm_(b1, b2, beta=beta, alpha=alpha)
-    else:
-        torch.baddbmm(src, b1, b2, beta=beta, alpha=alpha, out=out)
 
 
 def _rows(mat: Tensor, v: Tensor) -> Tensor:

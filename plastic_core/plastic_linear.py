@@ -30,7 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from plastic_core.base import State, check_choice, check_positive
-from plastic_core.plastic_rnn import check_clip, check_eta, clip_fresh_
+from plastic_core.hebbian import trace_update
+from plastic_core.plastic_rnn import check_clip, check_eta
 from plastic_core.rules import ALPHA_KINDS, deprecated, plastic_rule, renamed_options
 
 ACTIVATIONS = ("tanh", "identity", "none", "softmax")
@@ -169,18 +170,9 @@ class PlasticLinear(nn.Module):
         return pre
 
     def update_trace(self, hebb: Tensor, pre: Tensor, post: Tensor) -> Tensor:
-        """One trace update with presynaptic ``pre`` (B, in) and postsynaptic ``post`` (B, out) activity."""
-        eta = self.eta
-        outer_left, outer_right = (eta * post).unsqueeze(2), pre.unsqueeze(1)  # outer product eta * y x^T
-        if self.rule == "decay":
-            hebb = torch.baddbmm((1 - eta) * hebb, outer_left, outer_right)
-        elif self.rule == "oja":  # Hebb + eta y_j (x_k - y_j Hebb_jk) = Hebb (1 - eta y_j^2) + eta y_j x_k
-            hebb = torch.baddbmm(hebb * (1 - eta * post * post).unsqueeze(2), outer_left, outer_right)
-        else:
-            hebb = torch.baddbmm(hebb, outer_left, outer_right)
-        if self.clip is not None:
-            hebb = clip_fresh_(hebb, self.clip)  # in place on the fresh update; saves no extra (B, out, in) tensor
-        return hebb
+        """One trace update with presynaptic ``pre`` (B, in) and postsynaptic ``post`` (B, out) activity: the rule
+        of ``plastic_core.hebbian.trace_update``, as in the recurrent cores."""
+        return trace_update(self.rule, self.clip, post, pre, hebb, eta=self.eta)[0]
 
     def forward(self, x: Tensor, state: State, target: Tensor | None = None) -> tuple[Tensor, State]:
         """One step: x (B, in_features) -> y (B, out_features), new state.

@@ -32,7 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from plastic_core.base import RecurrentCore, State, check_choice
-from plastic_core.plastic_rnn import check_clip, check_eta, clip_fresh_
+from plastic_core.hebbian import trace_update
+from plastic_core.plastic_rnn import check_clip, check_eta
 from plastic_core.registry import register_core
 from plastic_core.rules import ALPHA_KINDS, MODULATION_KINDS, deprecated, renamed_options
 
@@ -144,10 +145,11 @@ class PlasticLSTMCore(RecurrentCore):
         g = torch.tanh(torch.addmm(from_input[:, 3 * n :], h_prev, self.w.t()) + plastic)
         c = forget_gate * c_prev + in_gate * g
         h = out_gate * torch.tanh(c)
-        # Hebb_ji += M_j g_j(t) h_i(t-1): one fused batched outer product
-        hebb = torch.baddbmm(hebb, (self.modulation(h) * g).unsqueeze(2), h_prev.unsqueeze(1))
-        if self.clip is not None:
-            hebb = clip_fresh_(hebb, self.clip)  # in place on the fresh update; saves no extra (B, N, N) tensor
+        # Hebb_ji += M_j g_j(t) h_i(t-1) (the "modulated" rule), or eta g_j(t) h_i(t-1) (plain "hebb")
+        if self.modulation_kind is None:
+            hebb, _ = trace_update("hebb", self.clip, g, h_prev, hebb, eta=self.eta)
+        else:
+            hebb, _ = trace_update("modulated", self.clip, g, h_prev, hebb, modulation=self.modulation(h))
         return h, {**state, "h": h, "c": c, "hebb": hebb}
 
     def extra_repr(self) -> str:

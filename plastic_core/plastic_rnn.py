@@ -26,9 +26,11 @@ out per postsynaptic neuron (``modulation="fanout"``, M_j = M * v_j with a train
 scalar. The retroactive rule follows the paper's indices: the modulation at step t gates the eligibility trace
 accumulated *before* this step's Hebbian product, which then enters E.
 
-The implementation is batched (``bmm``/``baddbmm``, no loop over batch elements) and keeps for backward only the
-per-step traces themselves: the clip saves its own output (the next trace) instead of its input, and the product
-with per-connection alpha recomputes ``w + alpha * Hebb`` in backward instead of storing it. ``reference.py`` holds
+Each rule is written once, in ``plastic_core.hebbian.trace_update``, which these cores, ``PlasticLinear``,
+``PlasticLSTMCore`` and the fused recurrence's eager kernels all call. The implementation is batched
+(``bmm``/``baddbmm``, no loop over batch elements) and keeps for backward only the per-step traces themselves: the
+clip saves its own output (the next trace) instead of its input, and the product with per-connection alpha
+recomputes ``w + alpha * Hebb`` in backward instead of storing it. ``reference.py`` holds
 a plain transcription of the same equations that the tests compare against.
 """
 
@@ -43,39 +45,13 @@ from torch.autograd.function import once_differentiable
 
 from plastic_core import fused as fused_recurrence  # the module (``fused`` is also an attribute)
 from plastic_core.base import State, check_choice, check_positive_real
+from plastic_core.hebbian import trace_update
 from plastic_core.registry import register_core
 from plastic_core.rnn import ProjectedInputCore, recurrent_init_
 from plastic_core.rules import ALPHA_KINDS, MODULATION_KINDS, Rule, plastic_rule
 
 
 # -- batched kernels with lean backward ------------------------------------------------------------------------
-class _ClipFresh(torch.autograd.Function):
-    """``x.clamp_(-c, c)`` on a freshly computed tensor; backward masks with ``|result| < c``.
-
-    Saving the result (the next trace, kept alive by the next step anyway) instead of the input, as
-    ``torch.clamp`` does, saves one (B, N, N) tensor per step.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, bound: float) -> Tensor:
-        x.clamp_(-bound, bound)
-        ctx.mark_dirty(x)
-        ctx.save_for_backward(x)
-        ctx.bound = bound
-        return x
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        (out,) = ctx.saved_tensors  # gradient flows where -c < out < c: one fused pass
-        return torch.ops.aten.hardtanh_backward(grad, out, -ctx.bound, ctx.bound), None
-
-
-def clip_fresh_(x: Tensor, bound: float) -> Tensor:
-    """Clamp ``x`` to [-bound, bound] in place. ``x`` must be a fresh result that nothing else uses."""
-    return _ClipFresh.apply(x, bound)
-
-
 class _PlasticMatvec(torch.autograd.Function):
     """``drive + (w + alpha * hebb) @ h_prev``, batched, without storing ``w + alpha * hebb`` for backward."""
 
@@ -160,10 +136,6 @@ class HebbianRNN(ProjectedInputCore):
         fixed = torch.addmm(drive, h_prev, self.w.t())
         return torch.addcmul(fixed, self.alpha.view(-1), torch.bmm(hebb, h_prev.unsqueeze(2)).squeeze(2))
 
-    def bound(self, trace: Tensor) -> Tensor:
-        """Clip a freshly computed trace to [-c, c] (no-op when the core is unbounded)."""
-        return trace if self.clip is None else clip_fresh_(trace, self.clip)
-
     def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
         """New plastic state (``hebb`` and any other trace) from h(t-1) (B, N), h(t) (B, N) and the old state."""
         raise NotImplementedError
@@ -222,8 +194,7 @@ class HebbianRNN(ProjectedInputCore):
         if not self.fused or "step" in vars(self):
             return False  # fused path switched off, or a step patched on the instance
         base = next(cls for cls in _FUSED_CORES if isinstance(self, cls))
-        names = ("step", "advance", "preactivation", "update_traces", "modulation", "bound", "state_shapes",
-                 "_rule_kind")
+        names = ("step", "advance", "preactivation", "update_traces", "modulation", "state_shapes", "_rule_kind")
         return all(getattr(type(self), name, None) is getattr(base, name, None) for name in names)
 
     def extra_repr(self) -> str:
@@ -256,15 +227,7 @@ class PlasticRNN(HebbianRNN):
         self.eta = nn.Parameter(torch.tensor(check_eta(eta_init)))
 
     def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
-        hebb, eta_h = state["hebb"], self.eta * h
-        hebbian = torch.bmm(eta_h.unsqueeze(2), h_prev.unsqueeze(1))  # eta h_j(t) h_i(t-1), (B, N, N)
-        if self.rule == "decay":
-            hebb = torch.addcmul(hebbian, hebb, 1 - self.eta)
-        elif self.rule == "oja":
-            hebb = torch.addcmul(hebbian, hebb, (1 - eta_h * h).unsqueeze(2))
-        else:
-            hebb = hebbian.add_(hebb)
-        return {"hebb": self.bound(hebb)}
+        return {"hebb": trace_update(self.rule, self.clip, h, h_prev, state["hebb"], eta=self.eta)[0]}
 
     def _rule_kind(self) -> str:
         return self.rule
@@ -303,8 +266,8 @@ class ModulatedRNN(HebbianRNN):
         return m * self.fanout if self.fanout is not None else m
 
     def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
-        m_h = self.modulation(h) * h  # M_j h_j(t)
-        return {"hebb": self.bound(torch.baddbmm(state["hebb"], m_h.unsqueeze(2), h_prev.unsqueeze(1)))}
+        hebb, _ = trace_update("modulated", self.clip, h, h_prev, state["hebb"], modulation=self.modulation(h))
+        return {"hebb": hebb}
 
     def _rule_kind(self) -> str:
         return "modulated"
@@ -340,11 +303,8 @@ class RetroactiveRNN(ModulatedRNN):
         return {**super().state_shapes(), "eligibility": (n, n)}
 
     def update_traces(self, h_prev: Tensor, h: Tensor, state: State) -> State:
-        m = self.modulation(h)
-        elig = state["eligibility"]
-        hebb = self.bound(torch.addcmul(state["hebb"], m.unsqueeze(2), elig))
-        hebbian = torch.bmm((self.eta * h).unsqueeze(2), h_prev.unsqueeze(1))  # eta h_j(t) h_i(t-1)
-        elig = torch.addcmul(hebbian, elig, 1 - self.eta)
+        hebb, elig = trace_update("retroactive", self.clip, h, h_prev, state["hebb"], eta=self.eta,
+                                  modulation=self.modulation(h), elig=state["eligibility"])
         return {"hebb": hebb, "eligibility": elig}
 
     def _rule_kind(self) -> str:

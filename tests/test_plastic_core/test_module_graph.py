@@ -74,3 +74,36 @@ def test_a_rule_refuses_unknown_words() -> None:
         Rule("hebb", "connection", 1.0, True)
     with pytest.raises(TypeError, match="no fused recurrence for TanhRNN"):
         rule_of(plastic_core.make_core("rnn", 3, 4))
+
+
+def test_every_eager_trace_update_runs_the_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-step cores, PlasticLinear, PlasticLSTMCore and the fused eager kernels all update their traces
+    through ``plastic_core.hebbian.trace_update``: a module with a rule of its own would not show up here."""
+    import torch
+
+    from plastic_core import fused, hebbian, plastic_linear, plastic_lstm, plastic_rnn
+
+    seen: list[tuple[str, str]] = []
+
+    def recording(module: str):
+        def wrapper(rule, *args, **kwargs):
+            seen.append((module, rule))
+            return hebbian.trace_update(rule, *args, **kwargs)
+        return wrapper
+
+    for module in (fused, plastic_linear, plastic_lstm, plastic_rnn):
+        monkeypatch.setattr(module, "trace_update", recording(module.__name__.split(".")[-1]))
+    x = torch.randn(2, 3)
+    for name, opts in (("plastic", {"rule": "oja"}), ("modulated", {}), ("retroactive", {})):
+        core = plastic_core.make_core(name, 3, 4, **opts)
+        core.step(x, core.initial_state(2))  # the per-step path
+        with torch.no_grad():
+            fused.PlasticTape(core, core.initial_state(2), backend="eager").step(x)  # the fused eager kernels
+    layer = plastic_core.PlasticLinear(3, 2, rule="decay")
+    layer(x, layer.initial_state(2))
+    for modulation in ("fanout", None):
+        lstm = plastic_core.PlasticLSTMCore(3, 4, modulation=modulation)
+        lstm.step(x, lstm.initial_state(2))
+    assert seen == [("plastic_rnn", "oja"), ("fused", "oja"), ("plastic_rnn", "modulated"), ("fused", "modulated"),
+                    ("plastic_rnn", "retroactive"), ("fused", "retroactive"), ("plastic_linear", "decay"),
+                    ("plastic_lstm", "modulated"), ("plastic_lstm", "hebb")]
