@@ -76,6 +76,10 @@ static inline real lane_sum(const real *a) { return ((a[0] + a[1]) + (a[2] + a[3
     default: { const int K = MODULATED; BODY; } break;                                                             \
     }
 
+/* BY_KIND, the retroactive rule included */
+#define BY_ANY_KIND(kind, BODY)                                                                                     \
+    if ((kind) == RETRO) { const int K = RETRO; BODY; } else BY_KIND(kind, BODY)
+
 /* copy a row to memory that will not be read again soon, bypassing the cache (no read-for-ownership of the
    destination) where the row is aligned for vector streaming stores */
 static inline void stream_row(real *dst, const real *src, long N) {
@@ -206,50 +210,32 @@ static inline void adjoint_row(const Params *P, long j, real hj, real mj, real g
     const real *alpha = (const real *)P->alpha;
     const real *Hr = Hb + j * N, *Er = Eb ? Eb + j * N : 0, *wr = (const real *)P->w + j * N;
     real *gHr = gHb + j * N, *gEr = gEb ? gEb + j * N : 0;
+    /* one loop for every rule and alpha layout: ALPHA_TERMS adds alpha's part of the adjoints (per connection:
+       ar[i], and the gradient of alpha itself; per neuron or scalar: the row's one coefficient) */
+#define ADJOINT_LOOP(K, ALPHA_TERMS)                                                                                \
+    _Pragma("omp simd") for (long i = 0; i < N; i++) {                                                             \
+        real u = unclipped(K, Hr[i], K == RETRO ? Er[i] : 0, hj, hpb[i], mj, eta, keep);                          \
+        real gu = ABS(u) < lim ? gHr[i] : 0;                                                                        \
+        if (K == RETRO) gEr[i] = one_eta * gEr[i] + mj * gu;                                                        \
+        gHr[i] = scale * gu;                                                                                        \
+        ALPHA_TERMS;                                                                                                \
+    }
     if (P->akind == CONNECTION) {
         const real *ar = alpha + j * N;
         real *gar = ga_alpha + j * N;
-        if (kind == RETRO) {
-#pragma omp simd
-            for (long i = 0; i < N; i++) {
-                real u = unclipped(RETRO, Hr[i], Er[i], hj, hpb[i], mj, eta, keep);
-                real gu = ABS(u) < lim ? gHr[i] : 0;
-                gEr[i] = one_eta * gEr[i] + mj * gu;
-                gHr[i] = gu + ar[i] * (gaj * hpb[i]);
-                r[i] += (wr[i] + ar[i] * Hr[i]) * gaj;
-                gar[i] += (gaj * hpb[i]) * Hr[i];
-            }
-        } else {
-            BY_KIND(kind, _Pragma("omp simd")
-                for (long i = 0; i < N; i++) {
-                    real u = unclipped(K, Hr[i], 0, hj, hpb[i], mj, eta, keep);
-                    real gu = ABS(u) < lim ? gHr[i] : 0;
-                    gHr[i] = scale * gu + ar[i] * (gaj * hpb[i]);
-                    r[i] += (wr[i] + ar[i] * Hr[i]) * gaj;
-                    gar[i] += (gaj * hpb[i]) * Hr[i];
-                })
-        }
+        BY_ANY_KIND(kind, ADJOINT_LOOP(K, {
+            gHr[i] += ar[i] * (gaj * hpb[i]);
+            r[i] += (wr[i] + ar[i] * Hr[i]) * gaj;
+            gar[i] += (gaj * hpb[i]) * Hr[i];
+        }))
     } else {
         const real aj = P->akind == NEURON ? alpha[j] : alpha[0], gaa = gaj * aj;
-        if (kind == RETRO) {
-#pragma omp simd
-            for (long i = 0; i < N; i++) {
-                real u = unclipped(RETRO, Hr[i], Er[i], hj, hpb[i], mj, eta, keep);
-                real gu = ABS(u) < lim ? gHr[i] : 0;
-                gEr[i] = one_eta * gEr[i] + mj * gu;
-                gHr[i] = gu + gaa * hpb[i];
-                r[i] += wr[i] * gaj + Hr[i] * gaa;
-            }
-        } else {
-            BY_KIND(kind, _Pragma("omp simd")
-                for (long i = 0; i < N; i++) {
-                    real u = unclipped(K, Hr[i], 0, hj, hpb[i], mj, eta, keep);
-                    real gu = ABS(u) < lim ? gHr[i] : 0;
-                    gHr[i] = scale * gu + gaa * hpb[i];
-                    r[i] += wr[i] * gaj + Hr[i] * gaa;
-                })
-        }
+        BY_ANY_KIND(kind, ADJOINT_LOOP(K, {
+            gHr[i] += gaa * hpb[i];
+            r[i] += wr[i] * gaj + Hr[i] * gaa;
+        }))
     }
+#undef ADJOINT_LOOP
 }
 
 /* One batch element, one step of BPTT. In: g = dL/dh(t) (N), gH/gE = dL/dHebb(t+1), dL/dE(t+1) (N, N).
