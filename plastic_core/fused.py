@@ -14,9 +14,10 @@ Memory: O(T/K + K) traces instead of O(T): by default K doubles as the episode g
 checkpoints are kept (K = 16 for T = 200), or ``checkpoint_every=K`` fixes it. Measured at B=256, N=256, T=200,
 retroactive: 4.3 GiB peak for forward and backward (the per-step autograd graph keeps ~2.6 GiB per 20 steps).
 
-Kernels: ``NativeRecurrence`` (``plastic_core.native``: C compiled on first use, one or two sweeps per batch element
-and step, OpenMP over the batch) for float32/float64 CPU tensors, else ``EagerRecurrence`` (batched PyTorch ops
-with preallocated buffers, any device). Both are tested against ``plastic_core.reference``.
+Kernels: ``NativeRecurrence`` (``plastic_core.native``: torch operators in C++, built on first use, one or two sweeps
+per batch element and step, torch's thread pool over the batch) for float32/float64 CPU tensors, else
+``EagerRecurrence`` (batched PyTorch ops with preallocated buffers, any device). Both are tested against
+``plastic_core.reference``.
 
 Two ways in:
 
@@ -33,7 +34,6 @@ Backward is first-order only (``once_differentiable``).
 
 from __future__ import annotations
 
-import ctypes
 import math
 import weakref
 from dataclasses import dataclass
@@ -252,46 +252,27 @@ class EagerRecurrence:
 
 
 class NativeRecurrence:
-    """The same kernels as ``EagerRecurrence``, fused in C (``plastic_core.native``): contiguous CPU tensors."""
+    """The same kernels as ``EagerRecurrence``, fused in C++: the operators ``torch.ops.plastic_core.*``
+    (``plastic_core.native``), on contiguous CPU tensors."""
 
-    def __init__(self, rule: Rule, params: tuple[Tensor | None, ...], batch: int, lib) -> None:
+    def __init__(self, rule: Rule, params: tuple[Tensor | None, ...], batch: int, ops) -> None:
         w, alpha, eta, mod_weight, mod_bias, fanout = (
             None if p is None else p.detach().contiguous() for p in params)
-        self.rule, self.alpha, self.fanout = rule, alpha, fanout
-        self.keep = (w, alpha, mod_weight, mod_bias, fanout)  # the Params struct points into these
+        self.rule, self.ops = rule, ops
+        self.fanout = fanout
         # backward_sequence (one parallel region per sequence) runs on ``threads``; the per-step kernels on
         # ``step_threads``, lowered where other processes keep cores busy (see ``native.step_threads``)
         self.threads = native.threads()
         self.step_threads = native.step_threads(self.threads)
-        n = w.shape[0]
-        self.params = native.Params(
-            B=batch, N=n, kind=native.KINDS[rule.kind], akind=native.ALPHAS[rule.alpha],
-            clipped=int(rule.clip is not None), nthreads=self.step_threads, c=rule.clip or 0.0,
-            stream=int(batch * n * n * w.element_size() >= native.STREAM_BYTES),
-            eta=0.0 if eta is None else float(eta), w=native.ptr(w), alpha=native.ptr(alpha),
-            modw=native.ptr(mod_weight), modb=native.ptr(mod_bias), fanout=native.ptr(fanout))
-        self.pp = ctypes.addressof(self.params)
-        suffix = native.VARIANTS[w.dtype][1]
-        self._forward = getattr(lib, f"forward_step_{suffix}")
-        self._update = getattr(lib, f"update_step_{suffix}")
-        self._backward_sequence = getattr(lib, f"backward_sequence_{suffix}")
-        self._work: Tensor | None = None
-        self._geta: Tensor | None = None
+        # the rule's arguments of every operator, after its own: parameters, rule, alpha kind, clip, eta
+        self.rule_args = (w, alpha, mod_weight, mod_bias, fanout, rule.kind, rule.alpha, rule.clip,
+                          0.0 if eta is None else float(eta))
+        self.stream = batch * w.shape[0] ** 2 * w.element_size() >= native.STREAM_BYTES
 
     def new_grads(self, like: Tensor) -> _Grads:
-        n = self.params.N
-        self._work = like.new_empty(self.threads, n)
-        self._geta = like.new_empty(self.params.B)
-        per_thread = like.new_zeros(self.threads, n)  # gradients accumulated by each thread, summed in finish()
-        return _Grads(eta=like.new_zeros(()),
-                      alpha=per_thread.new_zeros(self.threads, n, n) if self.rule.alpha == "connection" else None,
-                      fanout=per_thread if self.fanout is not None else None)
+        return _Grads(eta=like.new_zeros(()), alpha=None, fanout=None)
 
     def finish(self, grads: _Grads) -> _Grads:
-        if self.rule.alpha == "connection":
-            grads.alpha = grads.alpha.sum(0)
-        if self.fanout is not None:
-            grads.fanout = grads.fanout.sum(0)
         return grads
 
     def advance(self, d: Tensor, hp: Tensor, hebb: Tensor, elig: Tensor | None, hebb_out: Tensor,
@@ -299,65 +280,53 @@ class NativeRecurrence:
         h = torch.empty_like(hp)
         m0 = hp.new_empty(hp.shape[0], 1) if self.rule.modulated else None
         p = torch.empty_like(hp) if self.rule.alpha != "connection" else None
-        ptr = native.ptr
-        self.params.nthreads = self.step_threads
-        self._forward(self.pp, ptr(d), ptr(hp), ptr(hebb), ptr(elig), ptr(hebb_out), ptr(elig_out), ptr(h),
-                      ptr(m0), ptr(p), ptr(clamp))
+        self.ops.forward_step(d, hp, hebb, elig, hebb_out, elig_out, h, m0, p, clamp, *self.rule_args,
+                              self.step_threads, self.stream)
         return h, m0, p
 
     def update(self, h: Tensor, hp: Tensor, m0: Tensor | None, hebb: Tensor, elig: Tensor | None,
                hebb_out: Tensor, elig_out: Tensor | None) -> None:
-        ptr = native.ptr
-        self.params.nthreads = self.step_threads
-        self._update(self.pp, ptr(h), ptr(hp), ptr(m0), ptr(hebb), ptr(elig), ptr(hebb_out), ptr(elig_out))
+        self.ops.update_step(h, hp, m0, hebb, elig, hebb_out, elig_out, *self.rule_args, self.step_threads,
+                             self.stream)
 
     def backward_sequence(self, tape: PlasticTape, hs: Tensor, m0s: Tensor | None, clamps: Tensor | None,
                           g_clamps: Tensor | None, g: Tensor, carry: Tensor, g_hebb: Tensor, g_elig: Tensor | None,
                           g_zs: Tensor, grads: _Grads) -> None:
-        """All T steps of BPTT in one call, batch element by batch element (``backward_sequence`` in C): each
+        """All T steps of BPTT in one call, batch element by batch element (``backward_sequence`` in C++): each
         element's traces and adjoints stay in cache from the last step to the first.
 
         In: g = dL/dh(t) from the outputs (T, B, N), g_hebb, g_elig = dL/dHebb(T), dL/dE(T). Out, in place: g =
         dL/d drive(t), carry = dL/dh(0) (B, N), g_hebb, g_elig = dL/dHebb(0), dL/dE(0), g_zs (T, B, 1); ``grads``
-        accumulates.
+        gets dL/d eta and, where the rule has them, dL/d alpha (per connection) and dL/d fanout.
         """
-        steps = hs.shape[0]
-        segments = tape.segments()[::-1]  # first to last
-        starts = [start for start, _ in segments]
-        lengths = [end - start for start, end in segments]
-        n = self.params.N
-        eligible = self.rule.eligibility
-        seg = hs.new_empty(self.threads, (2 if eligible else 1) * (max(lengths) - 1) * n * n)
-        dims = (ctypes.c_long * 3)(steps, len(starts), max(lengths))
-        starts_c = (ctypes.c_long * (len(starts) + 1))(*starts, steps)
-        hebbs = (ctypes.c_void_p * len(starts))(*(tape.checkpoints[t][0].data_ptr() for t in starts))
-        eligs = (ctypes.c_void_p * len(starts))(*(tape.checkpoints[t][1].data_ptr() for t in starts)) \
-            if eligible else None
-        connection, fan = self.rule.alpha == "connection", self.fanout is not None
-        ptr = native.ptr
-        self.params.nthreads = self.threads
-        self._backward_sequence(self.pp, dims, starts_c, hebbs, eligs, ptr(hs), ptr(tape.h0), ptr(m0s),
-                                ptr(clamps), ptr(g_clamps), ptr(g),
-                                ptr(carry), ptr(g_hebb), ptr(g_elig), ptr(grads.alpha) if connection else None,
-                                ptr(grads.fanout) if fan else None, ptr(self._geta), ptr(g_zs), ptr(self._work),
-                                ptr(seg))
+        starts = sorted(tape.checkpoints)
+        hebbs = [tape.checkpoints[t][0] for t in starts]
+        eligs = [tape.checkpoints[t][1] for t in starts] if self.rule.eligibility else []
+        g_eta, g_alpha, g_fanout = self.ops.backward_sequence(
+            starts, hebbs, eligs, hs, tape.h0, m0s, clamps, g_clamps, g, carry, g_hebb, g_elig,
+            g_zs if self.rule.modulated else None, *self.rule_args, self.threads)
         if self.rule.kind != "modulated":
-            grads.eta += self._geta.sum()
+            grads.eta += g_eta.sum()
+        if self.rule.alpha == "connection":
+            grads.alpha = g_alpha
+        if self.fanout is not None:
+            grads.fanout = g_fanout
 
 
 def make_recurrence(rule: Rule, params: tuple[Tensor | None, ...], state: tuple[Tensor | None, ...],
                     backend: str = "auto") -> EagerRecurrence | NativeRecurrence:
-    """The kernels for these tensors: ``"native"`` (C, CPU float32/float64) where available, else ``"eager"``."""
+    """The kernels for these tensors: ``"native"`` (C++ operators, CPU float32/float64) where available, else
+    ``"eager"``."""
     if backend not in ("auto", "native", "eager"):
         raise ValueError(f"unknown backend {backend!r}; expected 'auto', 'native' or 'eager'")
     batch = state[0].shape[0]
     if backend != "eager" and native.supports(*params, *state):
-        lib = native.load(state[0].dtype)
-        if lib is not None:
-            return NativeRecurrence(rule, params, batch, lib)
+        ops = native.load(state[0].dtype)
+        if ops is not None:
+            return NativeRecurrence(rule, params, batch, ops)
     if backend == "native":
-        raise RuntimeError("the native kernels are unavailable for these tensors (they need contiguous float32 or "
-                           "float64 CPU tensors and a C compiler; PLASTIC_CORE_NATIVE=0 disables them)")
+        raise RuntimeError("the native kernels are unavailable for these tensors (they need float32 or float64 CPU "
+                           "tensors and a C++ compiler; PLASTIC_CORE_NATIVE=0 disables them)")
     return EagerRecurrence(rule, params, batch)
 
 

@@ -1,6 +1,7 @@
-"""Fused C kernels of the plastic recurrence, for contiguous float32/float64 CPU tensors.
+"""The fused CPU kernels of the plastic recurrence, as torch operators: ``torch.ops.plastic_core.<name>``.
 
-Three kernels, each sweeping a batch element's (N, N) traces while they sit in cache:
+Three operators (``csrc/plastic_kernels.cpp``), each sweeping a batch element's (N, N) traces while they sit in
+cache, for contiguous float32/float64 CPU tensors:
 
 * ``forward_step`` (one call per step): h(t) = tanh(d + (w + alpha * Hebb) h(t-1)), M(t), and the trace update
   to t+1 (two sweeps over row j of Hebb: the product, then the update), reading and writing each trace once;
@@ -10,40 +11,41 @@ Three kernels, each sweeping a batch element's (N, N) traces while they sit in c
   then the new adjoints). An element's traces and adjoints stay in cache through all T steps, so memory is read
   only for the checkpoints (measured at B=256, N=256: backward 2-3x faster than step by step over the batch).
 
-The clip's gradient mask is recomputed from the unclipped value (|u| < c), which equals the mask on the clipped
-result; ``-ffp-contract=off`` keeps the forward and backward arithmetic of u identical.
+They are registered with ``TORCH_LIBRARY`` (typed schemas; ``TORCH_CHECK`` on dtype, device, contiguity and
+every shape, so a wrong argument raises a ``RuntimeError`` naming it), run on torch's intra-op thread pool
+(``at::parallel_for``: torch's OpenMP runtime, no second one) and show up in ``torch.profiler`` as
+``plastic_core::forward_step`` and so on.
 
 Results do not depend on the CPU: every sum runs over 8 fixed lanes in a fixed order (``FOR_LANES``), so the
 portable build (``narrow``: the target's baseline, SSE2 on x86-64) and the AVX2 build (``wide``, loaded where the
 CPU has AVX2) give the same bits (tested); ``PLASTIC_CORE_VECTOR=narrow|wide|native`` picks one, ``native``
 (``-march=native``) only on request, as it may round differently.
 
-The source (``csrc/plastic_kernels.c``) is compiled on first use with the system C compiler (``cc``; ``$CC``
-overrides) into ``$PLASTIC_CORE_CACHE`` (default ``~/.cache/plastic_core``; where that cannot be written, a
-per-user folder in the temporary directory), keyed by a hash of source, compiler and flags (and, for a ``native``
-build, the CPU's features), and loaded with ctypes; the
-first compile says so on stderr (where, and how long it took). The cache verifies what it loads: each build writes
-the sha256 of its library beside it (``<name>.so.sha256``, after the library is in place); a cached library is
-loaded only where that digest matches and it holds every kernel, and is otherwise (truncated, empty, foreign, no
-digest, not loadable) rebuilt once, said in one line on stderr. Builds run in their own folders
-(``build-<host>-<pid>-*``) and move the library and its digest into place with ``os.replace``, so that concurrent
-processes never load a partly written file; the folders of killed compiles are removed later.
+The source is built on first use by ``torch.utils.cpp_extension`` (the C++ compiler ``c++``, or ``$CXX``; ninja)
+into ``$PLASTIC_CORE_CACHE`` (default ``~/.cache/plastic_core``; where that cannot be written, a per-user folder in
+the temporary directory), keyed by a hash of source, compiler, flags and torch version (and, for a ``native``
+build, the CPU's features), and loaded with ``torch.ops.load_library``; the first build says so on stderr (where,
+and how long it took). The cache verifies what it loads: each build writes the sha256 of its library beside it
+(``<name>.so.sha256``, after the library is in place); a cached library is loaded only where that digest matches
+and it registers every operator, and is otherwise (truncated, empty, foreign, no digest, not loadable) rebuilt
+once, said in one line on stderr. Builds run in their own folders (``build-<host>-<pid>-*``) and move the library
+and its digest into place with ``os.replace``, so that concurrent processes never load a partly written file; the
+folders of killed builds are removed later.
 
-OpenMP splits the batch across ``threads()`` threads (``torch.get_num_threads()`` capped at the process's CPUs;
-``$PLASTIC_CORE_THREADS`` overrides), fewer for the per-step kernels where other processes keep cores busy
+The batch is split across ``threads()`` threads (``torch.get_num_threads()`` capped at the process's CPUs;
+``$PLASTIC_CORE_THREADS`` lowers it), fewer for the per-step kernels where other processes keep cores busy
 (``step_threads``). ``load()`` returns ``None`` (and the eager kernels are used, with a warning giving the
-compiler's error) where no compiler works (a rebuild included) or ``PLASTIC_CORE_NATIVE=0``.
+compiler's error) where no build works (a rebuild included) or ``PLASTIC_CORE_NATIVE=0``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
+import logging
 import os
 import platform
 import re
-import shlex
 import shutil
 import socket
 import subprocess
@@ -59,41 +61,31 @@ import torch
 from torch import Tensor
 
 # Traces at least this large (bytes of one (B, N, N) tensor) are written to separate buffers (checkpoints, the
-# recomputed traces of a segment) with streaming stores: they will be read back from memory anyway, and skipping
-# the read-for-ownership saves a third of that traffic. Smaller ones stay in cache for backward to read (measured:
-# 2x slower with streaming at B=30, N=100; 1.6x faster at B=256, N=256).
+# recomputed traces of a segment) with streaming stores (the operators' ``stream``): they will be read back from
+# memory anyway, and skipping the read-for-ownership saves a third of that traffic. Smaller ones stay in cache for
+# backward to read (measured: 2x slower with streaming at B=30, N=100; 1.6x faster at B=256, N=256).
 STREAM_BYTES = 8 << 20
 
-KINDS = {"decay": 0, "oja": 1, "hebb": 2, "modulated": 3, "retroactive": 4}
-ALPHAS = {"connection": 0, "neuron": 1, "scalar": 2}
-
-SOURCE_PATH = Path(__file__).with_name("csrc") / "plastic_kernels.c"
+SOURCE_PATH = Path(__file__).with_name("csrc") / "plastic_kernels.cpp"
 SOURCE = SOURCE_PATH.read_text()
+DTYPES = (torch.float32, torch.float64)
+OPERATORS = ("forward_step", "update_step", "backward_sequence")  # torch.ops.plastic_core.<name>
 
-FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-fopenmp"]
+# -fopenmp: for at::parallel_for (torch's OpenMP runtime; the library links none of its own) and the simd loops.
+FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fopenmp"]
 # The vector widths the kernels are built for (``$PLASTIC_CORE_VECTOR``). "narrow" (the target's baseline: SSE2 on
 # x86-64) and "wide" (AVX2) give the same bits: every sum runs in a fixed order (FOR_LANES in the source), and
 # -ffp-contract=off keeps multiply-adds unfused. "native" (-march=native, on request only) may round differently.
 VECTOR_FLAGS = {"narrow": [], "wide": ["-mavx2"], "native": ["-march=native"]}
-VARIANTS = {torch.float32: ("float", "f32", "tanhf", "fabsf"), torch.float64: ("double", "f64", "tanh", "fabs")}
-# the kernels the wrapper binds (name without the dtype suffix, number of arguments: every one a pointer)
-KERNELS = (("forward_step", 11), ("update_step", 8), ("backward_sequence", 20))
 DIGEST_SUFFIX = ".sha256"  # beside each library: the sha256 of its bytes, in the format of sha256sum
-# a build folder is taken for a killed compile's once this old (where its process cannot be asked: another host's,
+# a build folder is taken for a killed build's once this old (where its process cannot be asked: another host's,
 # or an earlier version's ``tmp*`` folder); one of this host whose process is alive, only after a day (pid reused)
 STALE_SECONDS = 600.0
 STALE_LIVE_SECONDS = 86400.0
 
 
-class Params(ctypes.Structure):
-    _fields_ = [("B", ctypes.c_long), ("N", ctypes.c_long), ("kind", ctypes.c_int), ("akind", ctypes.c_int),
-                ("clipped", ctypes.c_int), ("nthreads", ctypes.c_int), ("stream", ctypes.c_int), ("c", ctypes.c_double),
-                ("eta", ctypes.c_double), ("w", ctypes.c_void_p), ("alpha", ctypes.c_void_p),
-                ("modw", ctypes.c_void_p), ("modb", ctypes.c_void_p), ("fanout", ctypes.c_void_p)]
-
-
 _lock = threading.Lock()
-_libraries: dict[torch.dtype, ctypes.CDLL | None] = {}
+_kernels: dict[str, object | None] = {}  # "ops": torch.ops.plastic_core once loaded, None if it cannot be
 _cleaned: set[Path] = set()  # the cache folders already rid of stale build folders by this process
 
 
@@ -165,14 +157,22 @@ def _say(text: str, end: str = "\n") -> None:
     print(text, end=end, file=sys.stderr, flush=True)
 
 
-def _compiler_error(command: list[str], proc: subprocess.CompletedProcess, max_lines: int = 8) -> str:
-    """The compiler's own words, a few lines of them; or, where it printed nothing, the command and its status."""
-    lines = [line for line in (proc.stderr + proc.stdout).strip().splitlines() if line.strip()]
+def _build_error(error: BaseException, max_lines: int = 8) -> str:
+    """What went wrong in a build, in the compiler's own words, a few lines of them: cpp_extension's message less
+    ninja's progress lines and the echoed compile commands (long lines of flags)."""
+    text = str(error).strip()
+    header, sep, rest = text.partition("\n")
+    head, colon, first = header.partition(": ")
+    if sep and colon and head.startswith("Error building extension"):
+        text = first + sep + rest
+    cxx = compiler()
+    lines = [line for line in text.splitlines()
+             if line.strip() and not re.match(r"\[\d+/\d+\] ", line) and not line.startswith(f"{cxx} ")]
     if not lines:
-        return f"{shlex.join(command)} exited with status {proc.returncode} and printed nothing"
+        return f"{type(error).__name__} and no message"
     if len(lines) > max_lines:
         lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more lines)"]
-    return f"{command[0]} exited with status {proc.returncode}:\n" + "\n".join(lines)
+    return "\n".join(lines)
 
 
 def _writable_dir(path: Path, private: bool = False) -> Path:
@@ -294,42 +294,67 @@ def _check(path: Path) -> str | None:
     return None
 
 
-def _bind(lib: ctypes.CDLL, suffix: str) -> list[str]:
-    """Give the kernels of ``lib`` their signatures; the names of those it lacks."""
+def _missing_operators() -> list[str]:
+    """The operators that no loaded library has registered yet."""
     missing = []
-    for fn_name, n_args in KERNELS:
+    for name in OPERATORS:
         try:
-            fn = getattr(lib, f"{fn_name}_{suffix}")
-        except AttributeError:
-            missing.append(f"{fn_name}_{suffix}")
-            continue
-        fn.restype, fn.argtypes = None, [ctypes.c_void_p] * n_args  # every argument is a pointer
+            getattr(torch.ops.plastic_core, name)
+        except (AttributeError, RuntimeError):
+            missing.append(f"plastic_core::{name}")
     return missing
 
 
-def _open(path: Path, suffix: str) -> tuple[ctypes.CDLL | None, str | None]:
-    """The cached library ``path``, loaded only where its digest matches and it holds every kernel; else ``None``
-    and what is wrong with it. (A library replaced between the check and the load is another build's, complete:
-    builds only ever move whole files into place.)"""
+def _open(path: Path) -> str | None:
+    """Load the cached library ``path``, only where its digest matches, and check that it registers every
+    operator; ``None``, or what is wrong with it. (A library replaced between the check and the load is another
+    build's, complete: builds only ever move whole files into place.)"""
     problem = _check(path)
     if problem is not None:
-        return None, problem
+        return problem
     try:
-        lib = ctypes.CDLL(str(path))
-    except OSError as error:
-        return None, f"cannot be loaded ({str(error).removeprefix(f'{path}: ')})"
-    missing = _bind(lib, suffix)
+        torch.ops.load_library(str(path))
+    except (OSError, RuntimeError) as error:
+        return f"cannot be loaded ({str(error).removeprefix(f'{path}: ')})"
+    missing = _missing_operators()
     if missing:  # it stays loaded (unloading a foreign library is not safe); the rebuild is loaded by another name
-        return None, f"lacks {', '.join(missing)} (not these kernels)"
-    return lib, None
+        return f"lacks {', '.join(missing)} (not these kernels)"
+    return None
 
 
-def _build(compiler: str, flags: list[str], target: Path, label: str, suffix: str,
-           problem: str | None = None) -> ctypes.CDLL:
-    """Compile SOURCE into ``target`` and load it, saying so (one line; ``problem``: why a cached library is
-    rebuilt). The compile runs in a build folder of its own, beside ``target``; the library is loaded from there
-    (complete, this build's own), then moved into place, then its digest: concurrent processes may race here
-    harmlessly."""
+def _ninja_on_path() -> None:
+    """cpp_extension runs ``ninja`` from PATH: where there is none, the ninja wheel's (a dependency), whose
+    console script is not on PATH when this virtual environment is not activated."""
+    if shutil.which("ninja") is not None:
+        return
+    try:
+        import ninja
+    except ImportError:
+        return
+    os.environ["PATH"] = os.pathsep.join(filter(None, [ninja.BIN_DIR, os.environ.get("PATH")]))
+
+
+@contextlib.contextmanager
+def _quiet_cpp_extension() -> Iterator[None]:
+    """Silence cpp_extension's warnings and log lines (its notes on the compiler's name and version)."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _build(flags: list[str], target: Path, label: str, problem: str | None = None) -> None:
+    """Build the source into ``target`` with ``torch.utils.cpp_extension`` and load it, saying so (one line;
+    ``problem``: why a cached library is rebuilt). The build runs in a folder of its own beside ``target``; the
+    library is loaded from there (complete, this build's own), then moved into place, then its digest: concurrent
+    processes may race here harmlessly."""
+    from torch.utils import cpp_extension  # imports setuptools: only when building
+
     folder = target.parent
     what = f"the native kernels ({label}) into {folder}"
     _say(f"plastic_core: {problem}; rebuilding {what} ..." if problem else f"plastic_core: compiling {what} ...",
@@ -337,32 +362,32 @@ def _build(compiler: str, flags: list[str], target: Path, label: str, suffix: st
     start = time.perf_counter()
     try:
         _clean_stale(folder)
+        _ninja_on_path()
         tmp = Path(tempfile.mkdtemp(prefix=build_prefix(), dir=folder))
         try:
-            src, out, digest = tmp / "plastic.c", tmp / "plastic.so", tmp / "plastic.so.sha256"
+            src = tmp / SOURCE_PATH.name
             src.write_text(SOURCE)
-            command = [compiler, *flags, str(src), "-o", str(out), "-lm"]
-            proc = subprocess.run(command, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"compiling the plastic kernels failed: {_compiler_error(command, proc)}")
-            digest.write_text(f"{hashlib.sha256(out.read_bytes()).hexdigest()}  {target.name}\n")
-            # loaded by this build folder's name: a file no other process writes, and not a name that this process
-            # may have loaded already (a foreign library under ``target``, which dlopen would hand back)
-            lib = ctypes.CDLL(str(out))
-            missing = _bind(lib, suffix)
+            name = target.name.removesuffix(".so")
+            try:
+                with _quiet_cpp_extension():  # its notes on the compiler: the build's result says what matters
+                    out = Path(cpp_extension.load(name, [str(src)], extra_cflags=flags, build_directory=str(tmp),
+                                                  is_python_module=False, verbose=False))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                raise RuntimeError(f"building the plastic kernels failed: {_build_error(error)}") from error
+            missing = _missing_operators()
             if missing:
-                raise RuntimeError(f"the compiled library lacks {', '.join(missing)}")
+                raise RuntimeError(f"the built library lacks {', '.join(missing)}")
+            digest = tmp / (out.name + DIGEST_SUFFIX)
+            digest.write_text(f"{hashlib.sha256(out.read_bytes()).hexdigest()}  {target.name}\n")
             with _locked(folder, exclusive=True):
                 os.replace(out, target)
                 os.replace(digest, digest_path(target))
-            lib._name = str(target)  # where the loaded file now lies (ctypes shows it in reprs and errors)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         _say(" failed")
         raise
     _say(f" {'rebuilt' if problem else 'done'} in {time.perf_counter() - start:.1f} s")
-    return lib
 
 
 def _private(folder: Path) -> bool:
@@ -376,16 +401,21 @@ def _private(folder: Path) -> bool:
     return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def _compile(dtype: torch.dtype) -> ctypes.CDLL:
-    real, suffix, tanh, abs_ = VARIANTS[dtype]
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise RuntimeError("no C compiler found (set CC)")
+def compiler() -> str:
+    """The C++ compiler cpp_extension builds with: ``$CXX``, default ``c++``."""
+    return os.environ.get("CXX") or "c++"
+
+
+def _compile() -> None:
+    """Load the kernels from the cache, or build them there: ``RuntimeError`` where neither works."""
+    cxx = compiler()
+    if shutil.which(cxx) is None:
+        raise RuntimeError(f"no C++ compiler {cxx!r} found (set CXX)")
     vector = vector_width()
-    flags = [*FLAGS, *VECTOR_FLAGS[vector], f"-DREAL={real}", f"-DSUFFIX={suffix}", f"-DTANH={tanh}",
-             f"-DABS={abs_}", f"-DIS_FLOAT={int(dtype == torch.float32)}"]
+    flags = [*FLAGS, *VECTOR_FLAGS[vector]]
     features = cpu_features() if vector == "native" else ""
-    name = f"plastic_{suffix}_{vector}_{cache_key(SOURCE, compiler, flags, features)}.so"
+    key = cache_key(SOURCE, cxx, [*flags, f"torch {torch.__version__}"], features)
+    name = f"plastic_kernels_{vector}_{key}.so"
     primary, fallback = cache_dir(), fallback_cache_dir()
     problem = None  # what was wrong with the first cached library found, rebuilt below
     for folder in (primary, fallback):
@@ -393,9 +423,9 @@ def _compile(dtype: torch.dtype) -> ctypes.CDLL:
         if not os.path.lexists(path) or (folder == fallback and not _private(folder)):
             continue
         _clean_stale(folder)
-        lib, why = _open(path, suffix)
-        if lib is not None:
-            return lib
+        why = _open(path)
+        if why is None:
+            return
         problem = problem or f"{path} {why}"
     try:
         target = _writable_dir(primary) / name
@@ -405,22 +435,24 @@ def _compile(dtype: torch.dtype) -> ctypes.CDLL:
         except OSError as error2:
             raise RuntimeError(f"no writable cache folder: {primary} ({error}), {fallback} ({error2})") from error2
         _say(f"plastic_core: the cache folder {primary} cannot be written ({error}); using {fallback}")
-    return _build(compiler, flags, target, f"{str(dtype).removeprefix('torch.')}, {vector}", suffix, problem)
+    _build(flags, target, vector, problem)
 
 
-def load(dtype: torch.dtype) -> ctypes.CDLL | None:
-    """The compiled kernels for ``dtype`` (float32/float64), or ``None`` where they cannot be had."""
-    if dtype not in VARIANTS or not enabled():
+def load(dtype: torch.dtype):
+    """``torch.ops.plastic_core`` (its operators take float32 and float64), loaded or built on first call; ``None``
+    where ``dtype`` is another or the kernels cannot be had (with a warning saying why, once per process)."""
+    if dtype not in DTYPES or not enabled():
         return None
     with _lock:
-        if dtype not in _libraries:
+        if "ops" not in _kernels:
             try:
-                _libraries[dtype] = _compile(dtype)
-            except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                _compile()
+                _kernels["ops"] = torch.ops.plastic_core
+            except (OSError, RuntimeError, subprocess.SubprocessError, ImportError) as error:
                 warnings.warn(f"plastic_core: native kernels unavailable ({error}); using the eager PyTorch kernels",
                               RuntimeWarning, stacklevel=3)
-                _libraries[dtype] = None
-        return _libraries[dtype]
+                _kernels["ops"] = None
+        return _kernels["ops"]
 
 
 def cpus() -> int:
@@ -432,7 +464,7 @@ def cpus() -> int:
 
 
 def threads() -> int:
-    """OpenMP threads for the kernels that run once per sequence (the backward pass, one long parallel region):
+    """Threads for the kernels that run once per sequence (the backward pass, one long parallel region):
     ``$PLASTIC_CORE_THREADS`` where set, else ``torch.get_num_threads()`` capped at ``cpus()``."""
     fixed = os.environ.get("PLASTIC_CORE_THREADS", "").strip()
     if fixed:
@@ -484,7 +516,7 @@ def free_cores(min_interval: float = 0.1) -> float | None:
 
 
 def step_threads(cap: int) -> int:
-    """OpenMP threads for the kernels called once per time step (``forward_step``, ``update_step``): ``cap``,
+    """Threads for the kernels called once per time step (``forward_step``, ``update_step``): ``cap``,
     lowered to the cores that other processes have left free lately (``free_cores``), since each such call is a
     short parallel region that ends in a barrier: a thread that shares its core with a busy process makes every
     step wait for it (measured: 3-10x slower than 1 thread beside one busy process on 2 cores). The forward
@@ -496,16 +528,11 @@ def step_threads(cap: int) -> int:
 
 
 def supports(*tensors: Tensor | None) -> bool:
-    """Whether the native kernels can run on these tensors (CPU, float32/float64, one dtype, no autograd mode)."""
+    """Whether the native kernels can run on these tensors (CPU, float32/float64, one dtype)."""
     present = [t for t in tensors if t is not None]
     dtype = present[0].dtype
-    return dtype in VARIANTS and all(t.device.type == "cpu" and t.dtype == dtype for t in present)
+    return dtype in DTYPES and all(t.device.type == "cpu" and t.dtype == dtype for t in present)
 
 
-def ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
-if __name__ == "__main__":  # python -m plastic_core.native: build both variants now
-    for dt in VARIANTS:
-        print(dt, "ok" if load(dt) is not None else "unavailable", file=sys.stderr)
+if __name__ == "__main__":  # python -m plastic_core.native: build the kernels now
+    print("ok" if load(torch.float32) is not None else "unavailable", file=sys.stderr)

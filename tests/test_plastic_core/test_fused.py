@@ -31,7 +31,7 @@ from plastic_core.plastic_rnn import PlasticRNN
 from plastic_core.reference import reference_unroll
 
 NATIVE_OK = native.load(torch.float64) is not None and native.load(torch.float32) is not None
-BACKENDS = ["eager", pytest.param("native", marks=pytest.mark.skipif(not NATIVE_OK, reason="no C compiler"))]
+BACKENDS = ["eager", pytest.param("native", marks=pytest.mark.skipif(not NATIVE_OK, reason="no C++ compiler"))]
 
 
 def weighted_loss(hs: torch.Tensor, final: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -79,7 +79,7 @@ def test_outputs_and_gradients_match_the_reference(config, backend, every):
     assert (want[names.index("final hebb")] - state["hebb"]).abs().max() > 1e-2  # the traces moved
 
 
-@pytest.mark.skipif(not NATIVE_OK, reason="no C compiler")
+@pytest.mark.skipif(not NATIVE_OK, reason="no C++ compiler")
 @pytest.mark.parametrize("hidden", [5, 8])  # rows of 8 floats/doubles are aligned for streaming stores, of 5 not
 @pytest.mark.parametrize("config", [("retroactive", {"modulation": "fanout"}), ("plastic", {"rule": "oja"}),
                                     ("modulated", {"alpha": "neuron"})], ids=config_id)
@@ -249,7 +249,7 @@ def test_backward_can_run_twice(backend):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.skipif(not NATIVE_OK, reason="no C compiler")
+@pytest.mark.skipif(not NATIVE_OK, reason="no C++ compiler")
 def test_native_kernels_split_the_batch_across_threads_exactly():
     core = build("retroactive", {"modulation": "fanout"})
     xs, state = inputs(10, batch=5), random_state(core, 5)

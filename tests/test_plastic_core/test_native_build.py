@@ -1,9 +1,9 @@
 """Building the native kernels (plastic_core.native): the first compile says so once (where, how long), later loads
 from the cache say nothing; the cache key follows the CPU's features; an unwritable cache folder falls back to a
-per-user temporary folder; a failed compile gives the compiler's own words (or its command and exit status) and
+per-user temporary folder; a failed build gives the compiler's own words (or its command and exit status) and
 the cores still compute, with the eager kernels; the per-step kernels' thread count follows the free cores.
 
-Two compiles in all (float32 only): a fresh cache, and the temporary fallback.
+Two builds in all: a fresh cache, and the temporary fallback.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ LOAD = textwrap.dedent("""
 
 
 def have_compiler() -> bool:
-    return bool(os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc"))
+    return shutil.which(native.compiler()) is not None
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-needs_cc = pytest.mark.skipif(not have_compiler(), reason="no C compiler")
+needs_cc = pytest.mark.skipif(not have_compiler(), reason="no C++ compiler")
 
 
 def run_load(**env: str) -> subprocess.CompletedProcess:
@@ -58,9 +58,9 @@ def test_first_compile_says_so_once(built: tuple[Path, subprocess.CompletedProce
     assert proc.stdout.strip() == "True"
     lines = [line for line in proc.stderr.splitlines() if "compiling" in line]
     assert len(lines) == 1, proc.stderr
-    assert str(cache) in lines[0] and "float32" in lines[0]
+    assert str(cache) in lines[0] and f"({native.vector_width()})" in lines[0]
     assert " done in " in lines[0] and lines[0].rstrip().endswith(" s")
-    assert list(cache.glob("plastic_f32_*.so"))
+    assert list(cache.glob("plastic_kernels_*.so"))
 
 
 @needs_cc
@@ -107,16 +107,16 @@ def test_unwritable_cache_falls_back_to_temporary_folder(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True", proc.stderr  # native kernels, not the eager fallback
     fallback = tmp / f"plastic_core-{os.getuid()}"
-    assert list(fallback.glob("plastic_f32_*.so"))
+    assert list(fallback.glob("plastic_kernels_*.so"))
     assert f"{unwritable} cannot be written" in proc.stderr and f"using {fallback}" in proc.stderr
-    assert f"compiling the native kernels (float32, {native.vector_width()}) into {fallback}" in proc.stderr
+    assert f"compiling the native kernels ({native.vector_width()}) into {fallback}" in proc.stderr
     assert "unavailable" not in proc.stderr
 
 
 def fail_to_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compiler: str) -> str:
-    """Load the float32 kernels in this process with ``CC=compiler``: the warning's text (module state restored)."""
-    monkeypatch.setattr(native, "_libraries", {})
-    monkeypatch.setenv("CC", compiler)
+    """Load the kernels in this process with ``CXX=compiler``: the warning's text (module state restored)."""
+    monkeypatch.setattr(native, "_kernels", {})
+    monkeypatch.setenv("CXX", compiler)
     monkeypatch.setenv("PLASTIC_CORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("PLASTIC_CORE_NATIVE", raising=False)
     with warnings.catch_warnings(record=True) as caught:
@@ -149,11 +149,13 @@ def test_failed_compile_says_command_and_status(monkeypatch: pytest.MonkeyPatch,
 
 def test_failed_compile_gives_compiler_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake = tmp_path / "fake-cc"
-    fake.write_text("#!/bin/sh\n" + "".join(f"echo 'plastic.c:{i}: error: fake failure {i}' >&2\n"
-                                            for i in range(20)) + "exit 3\n")
+    # answers cpp_extension's version check, then fails to compile with 20 lines of errors
+    fake.write_text("#!/bin/sh\n" + 'if [ "$1" = "--version" ]; then echo "fake-c++ 13.2.0"; exit 0; fi\n'
+                    + "".join(f"echo 'plastic.cpp:{i}: error: fake failure {i}' >&2\n" for i in range(20))
+                    + "exit 3\n")
     fake.chmod(0o755)
     message = fail_to_load(monkeypatch, tmp_path, str(fake))
-    assert "status 3" in message and "error: fake failure 0" in message
+    assert "error: fake failure 0" in message and "-isystem" not in message  # its words, not the command line
     assert "fake failure 19" not in message and "more lines" in message  # trimmed to a few lines
 
 
@@ -195,7 +197,8 @@ def test_step_threads_follow_free_cores(monkeypatch: pytest.MonkeyPatch) -> None
 
 @needs_cc
 def test_kernel_threads_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    """NativeRecurrence runs backward on ``threads()`` and the per-step kernels on ``step_threads``."""
+    """NativeRecurrence runs backward on ``threads()`` and the per-step kernels on ``step_threads``: the
+    ``threads`` argument each operator is given."""
     if native.load(torch.float32) is None:
         pytest.skip("native kernels unavailable")
     monkeypatch.setattr(native, "threads", lambda: 2)
@@ -203,4 +206,20 @@ def test_kernel_threads_used(monkeypatch: pytest.MonkeyPatch) -> None:
     core = make_core("plastic", input_size=3, hidden_size=4)
     tape = PlasticTape(core, core.initial_state(2))
     assert tape.backend == "native"
-    assert tape.rec.threads == 2 and tape.rec.step_threads == 1 and tape.rec.params.nthreads == 1
+    given: list[tuple[str, int]] = []
+
+    class Recording:
+        def __getattr__(self, name: str):
+            op = getattr(torch.ops.plastic_core, name)
+
+            def call(*args):
+                given.append((name, args[-2] if name != "backward_sequence" else args[-1]))
+                return op(*args)
+            return call
+
+    tape.rec.ops = Recording()
+    for x in torch.randn(3, 2, 3):
+        tape.step(x)
+    hs, _ = tape.replay()
+    hs.sum().backward()
+    assert given == [("forward_step", 1)] * 3 + [("backward_sequence", 2)]
