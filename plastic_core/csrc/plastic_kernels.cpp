@@ -40,6 +40,9 @@ using OptTensor = std::optional<Tensor>;
 enum Kind { DECAY = 0, OJA = 1, HEBB = 2, MODULATED = 3, RETRO = 4 };
 enum AlphaKind { CONNECTION = 0, NEURON = 1, SCALAR = 2 };
 
+// the per-element helpers are inlined into the kernels' loops (as one C translation unit would have them)
+#define HOT inline __attribute__((always_inline))
+
 template <typename real>
 struct Params {
     long B, N;
@@ -49,7 +52,7 @@ struct Params {
 };
 
 template <typename real>
-inline real unclipped(int kind, real H, real E, real hj, real hpi, real mj, real eta, real keep) {
+HOT real unclipped(int kind, real H, real E, real hj, real hpi, real mj, real eta, real keep) {
     // the update before the clip; keep = 1 - eta (decay), 1 - eta hj^2 (oja)
     switch (kind) {
     case DECAY: return keep * H + eta * (hj * hpi);
@@ -61,12 +64,12 @@ inline real unclipped(int kind, real H, real E, real hj, real hpi, real mj, real
 }
 
 template <typename real>
-inline real keep_of(int kind, real eta, real hj) {
+HOT real keep_of(int kind, real eta, real hj) {
     return kind == DECAY ? 1 - eta : (kind == OJA ? 1 - eta * hj * hj : 1);
 }
 
 template <typename real>
-inline real clampr(real x, real c) { return x > c ? c : (x < -c ? -c : x); }
+HOT real clampr(real x, real c) { return x > c ? c : (x < -c ? -c : x); }
 
 // Sums over i in a fixed order, whatever vector width the compiler picks (SSE, AVX or none): LANES partial sums,
 // lane l taking the i with i % LANES == l, added in one fixed tree at the end. BODY adds to acc[l] (one array per
@@ -83,7 +86,7 @@ inline real clampr(real x, real c) { return x > c ? c : (x < -c ? -c : x); }
     }
 
 template <typename real>
-inline real lane_sum(const real *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
+HOT real lane_sum(const real *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
 
 // run BODY with the non-retroactive rule as the compile-time constant K, so that its loops vectorize
 #define BY_KIND(kind, BODY)                                                                                         \
@@ -106,7 +109,7 @@ inline void stream_vector(double *dst, const double *src) { _mm256_stream_pd(dst
 // copy a row to memory that will not be read again soon, bypassing the cache (no read-for-ownership of the
 // destination) where the row is aligned for vector streaming stores
 template <typename real>
-inline void stream_row(real *dst, const real *src, long N) {
+HOT void stream_row(real *dst, const real *src, long N) {
 #if defined(__AVX__)
     constexpr long VW = 32 / sizeof(real);
     if ((reinterpret_cast<std::uintptr_t>(dst) & 31) == 0) {
@@ -127,7 +130,7 @@ inline void fence() {
 
 // row j of the traces of one batch element: step t -> t+1 (written to row buffers when streaming)
 template <typename real>
-inline void update_row(const Params<real> *P, real hj, real mj, const real *hp, const real *Hr, const real *Er,
+HOT void update_row(const Params<real> *P, real hj, real mj, const real *hp, const real *Hr, const real *Er,
                        real *Hor, real *Eor) {
     const long N = P->N;
     const int kind = P->kind, clipped = P->clipped;
@@ -151,7 +154,7 @@ inline void update_row(const Params<real> *P, real hj, real mj, const real *hp, 
 // row j of Hebb(t+1) (and E) of one batch element into Ho/Eo: in place, or, into a separate buffer (a checkpoint
 // or a recomputed trace, read again only after many other traces), through L1 rows and streaming stores
 template <typename real>
-inline void update_row_to(const Params<real> *P, long j, real hj, real mj, const real *hp, const real *H,
+HOT void update_row_to(const Params<real> *P, long j, real hj, real mj, const real *hp, const real *H,
                           const real *E, real *Ho, real *Eo, real *rowH, real *rowE) {
     const long N = P->N;
     if (Ho == H || !P->stream) {
@@ -164,7 +167,7 @@ inline void update_row_to(const Params<real> *P, long j, real hj, real mj, const
 }
 
 template <typename real>
-inline real row_modulation(const Params<real> *P, long j, real m0) {
+HOT real row_modulation(const Params<real> *P, long j, real m0) {
     return P->fanout ? m0 * P->fanout[j] : m0;
 }
 
@@ -176,73 +179,84 @@ void over_batch(long B, int nthreads, const F &body) {
     at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) { body(b0, b1); });
 }
 
-// one batch element: the recurrent product of row j, then (rules without modulation) its update right away.
-// clamp (B, N) or null: where not NaN, h_j(t) is set to it instead of the tanh (a clamped neuron)
+// batch elements b0..b1-1 (see forward_kernel)
+template <typename real>
+void forward_chunk(const Params<real> *P, long b0, long b1, const real *d, const real *hp, const real *H,
+                   const real *E, real *Ho, real *Eo, real *h, real *m0, real *p, const real *clamp) {
+    const long N = P->N;
+    const real *w = P->w, *alpha = P->alpha, *modw = P->modw, *modb = P->modb;
+    const bool modulated = P->kind >= MODULATED;
+    std::vector<real> rows(2 * N);
+    real *rowH = rows.data(), *rowE = rowH + N;
+    for (long b = b0; b < b1; b++) {
+        const real *Hb = H + b * N * N, *Eb = E ? E + b * N * N : nullptr, *hpb = hp + b * N;
+        real *Hob = Ho + b * N * N, *Eob = Eo ? Eo + b * N * N : nullptr, *hb = h + b * N;
+        for (long j = 0; j < N; j++) {
+            const real *Hr = Hb + j * N, *wr = w + j * N;
+            real acc;
+            if (P->akind == CONNECTION) {
+                const real *ar = alpha + j * N;
+                real accs[LANES] = {0};
+                FOR_LANES(N, accs[l] += (wr[i] + ar[i] * Hr[i]) * hpb[i])
+                acc = lane_sum(accs);
+            } else {
+                real aws[LANES] = {0}, ahs[LANES] = {0};
+                FOR_LANES(N, aws[l] += wr[i] * hpb[i]; ahs[l] += Hr[i] * hpb[i])
+                const real aw = lane_sum(aws), ah = lane_sum(ahs);
+                p[b * N + j] = ah;
+                acc = aw + (P->akind == NEURON ? alpha[j] : alpha[0]) * ah;
+            }
+            hb[j] = clamp && !std::isnan(clamp[b * N + j]) ? clamp[b * N + j] : std::tanh(d[b * N + j] + acc);
+            if (!modulated) update_row_to(P, j, hb[j], real(0), hpb, Hb, Eb, Hob, Eob, rowH, rowE);
+        }
+        if (modulated) {  // M(t) needs the whole h(t): a second sweep
+            real z = modb[0];
+            for (long j = 0; j < N; j++) z += modw[j] * hb[j];
+            const real mb = std::tanh(z);
+            m0[b] = mb;
+            for (long j = 0; j < N; j++)
+                update_row_to(P, j, hb[j], row_modulation(P, j, mb), hpb, Hb, Eb, Hob, Eob, rowH, rowE);
+        }
+    }
+    if (Ho != H) fence();
+}
+
+// one batch element per (static) chunk of threads: the recurrent product of row j, then (rules without
+// modulation) its update right away. clamp (B, N) or null: where not NaN, h_j(t) is set to it instead of the tanh
+// (a clamped neuron)
 template <typename real>
 void forward_kernel(const Params<real> *P, const real *d, const real *hp, const real *H, const real *E, real *Ho,
                     real *Eo, real *h, real *m0, real *p, const real *clamp) {
-    const long B = P->B, N = P->N;
-    const real *w = P->w, *alpha = P->alpha, *modw = P->modw, *modb = P->modb;
-    const bool modulated = P->kind >= MODULATED;
-    over_batch(B, P->nthreads, [&](long b0, long b1) {
-        std::vector<real> rows(2 * N);
-        real *rowH = rows.data(), *rowE = rowH + N;
-        for (long b = b0; b < b1; b++) {
-            const real *Hb = H + b * N * N, *Eb = E ? E + b * N * N : nullptr, *hpb = hp + b * N;
-            real *Hob = Ho + b * N * N, *Eob = Eo ? Eo + b * N * N : nullptr, *hb = h + b * N;
-            for (long j = 0; j < N; j++) {
-                const real *Hr = Hb + j * N, *wr = w + j * N;
-                real acc;
-                if (P->akind == CONNECTION) {
-                    const real *ar = alpha + j * N;
-                    real accs[LANES] = {0};
-                    FOR_LANES(N, accs[l] += (wr[i] + ar[i] * Hr[i]) * hpb[i])
-                    acc = lane_sum(accs);
-                } else {
-                    real aws[LANES] = {0}, ahs[LANES] = {0};
-                    FOR_LANES(N, aws[l] += wr[i] * hpb[i]; ahs[l] += Hr[i] * hpb[i])
-                    const real aw = lane_sum(aws), ah = lane_sum(ahs);
-                    p[b * N + j] = ah;
-                    acc = aw + (P->akind == NEURON ? alpha[j] : alpha[0]) * ah;
-                }
-                hb[j] = clamp && !std::isnan(clamp[b * N + j]) ? clamp[b * N + j] : std::tanh(d[b * N + j] + acc);
-                if (!modulated) update_row_to(P, j, hb[j], real(0), hpb, Hb, Eb, Hob, Eob, rowH, rowE);
-            }
-            if (modulated) {  // M(t) needs the whole h(t): a second sweep
-                real z = modb[0];
-                for (long j = 0; j < N; j++) z += modw[j] * hb[j];
-                const real mb = std::tanh(z);
-                m0[b] = mb;
-                for (long j = 0; j < N; j++)
-                    update_row_to(P, j, hb[j], row_modulation(P, j, mb), hpb, Hb, Eb, Hob, Eob, rowH, rowE);
-            }
-        }
-        if (Ho != H) fence();
+    over_batch(P->B, P->nthreads, [=](long b0, long b1) {
+        forward_chunk(P, b0, b1, d, hp, H, E, Ho, Eo, h, m0, p, clamp);
     });
+}
+
+template <typename real>
+void update_chunk(const Params<real> *P, long b0, long b1, const real *h, const real *hp, const real *m0,
+                  const real *H, const real *E, real *Ho, real *Eo) {
+    const long N = P->N;
+    std::vector<real> rows(2 * N);
+    real *rowH = rows.data(), *rowE = rowH + N;
+    for (long b = b0; b < b1; b++) {
+        const real mb = m0 ? m0[b] : 0;
+        for (long j = 0; j < N; j++)
+            update_row_to(P, j, h[b * N + j], row_modulation(P, j, mb), hp + b * N, H + b * N * N,
+                          E ? E + b * N * N : nullptr, Ho + b * N * N, Eo ? Eo + b * N * N : nullptr, rowH, rowE);
+    }
+    if (Ho != H) fence();
 }
 
 template <typename real>
 void update_kernel(const Params<real> *P, const real *h, const real *hp, const real *m0, const real *H,
                    const real *E, real *Ho, real *Eo) {
-    const long N = P->N;
-    over_batch(P->B, P->nthreads, [&](long b0, long b1) {
-        std::vector<real> rows(2 * N);
-        real *rowH = rows.data(), *rowE = rowH + N;
-        for (long b = b0; b < b1; b++) {
-            const real mb = m0 ? m0[b] : 0;
-            for (long j = 0; j < N; j++)
-                update_row_to(P, j, h[b * N + j], row_modulation(P, j, mb), hp + b * N, H + b * N * N,
-                              E ? E + b * N * N : nullptr, Ho + b * N * N, Eo ? Eo + b * N * N : nullptr, rowH,
-                              rowE);
-        }
-        if (Ho != H) fence();
-    });
+    over_batch(P->B, P->nthreads, [=](long b0, long b1) { update_chunk(P, b0, b1, h, hp, m0, H, E, Ho, Eo); });
 }
 
 // row j of the new adjoints dL/dHebb(t) (and dL/dE(t)) and its share of dL/dh(t-1) (into r), given
 // ga_j = dL/da_j (a = the pre-activation)
 template <typename real>
-inline void adjoint_row(const Params<real> *P, long j, real hj, real mj, real gaj, const real *hpb, const real *Hb,
+HOT void adjoint_row(const Params<real> *P, long j, real hj, real mj, real gaj, const real *hpb, const real *Hb,
                         const real *Eb, real *gHb, real *gEb, real *r, real *ga_alpha) {
     const long N = P->N;
     const int kind = P->kind;
