@@ -96,7 +96,8 @@ def cpu_model() -> str | None:
 
 def kernel_path(model: nn.Module | None) -> str | None:
     """"native" or "eager": the kernels ``plastic_core.fused`` runs the plastic cores of ``model`` on (the same
-    test as ``fused.make_recurrence``); ``None`` when ``model`` has no core that takes the fused path."""
+    test as ``plastic_core.recurrence.make_recurrence``); ``None`` when ``model`` has no core that takes the fused
+    path."""
     if model is None:
         return None
     from plastic_core import native

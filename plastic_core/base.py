@@ -47,6 +47,11 @@ class RecurrentCore(nn.Module):
     Subclasses implement ``state_shapes`` (the per-element shape of every state tensor) and ``step``.
     """
 
+    # how ``plastic_core.fused.record`` records an episode of a core without a fused recurrence: False, stepping
+    # with autograd; True, stepping without it and then one ``unroll`` (for a core whose unroll is a sequence
+    # kernel, much faster than its steps under autograd)
+    replays_unroll = False
+
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         check_positive(input_size=input_size, hidden_size=hidden_size)

@@ -99,6 +99,10 @@ def check_eta(eta_init: float) -> float:
 
 
 # -- cores ------------------------------------------------------------------------------------------------------
+# The methods that say what a step computes: a subclass that overrides one of them is not fused (``fusable``).
+_RULE_METHODS = ("step", "advance", "preactivation", "update_traces", "modulation", "state_shapes", "_rule_kind")
+
+
 class HebbianRNN(ProjectedInputCore):
     """Shared part of the plastic cores: the plastic recurrent product and the trace bound.
 
@@ -111,7 +115,16 @@ class HebbianRNN(ProjectedInputCore):
     Backpropamine code).
     """
 
-    fused = True  # unroll through plastic_core.fused; False: the per-step autograd graph of ``step``
+    fused = True  # step and unroll through plastic_core.fused; False: the per-step autograd graph of ``advance``
+    # Whether a class redefines what a step computes (a method of _RULE_METHODS), decided when the class is made:
+    # the built-in cores declare their rule (``class PlasticRNN(HebbianRNN, defines_rule=True)``), any other
+    # subclass that overrides one of these runs its own step instead of the fused kernels.
+    rule_overridden = False
+
+    def __init_subclass__(cls, defines_rule: bool = False, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if not defines_rule and any(name in vars(cls) for name in _RULE_METHODS):
+            cls.rule_overridden = True
 
     def __init__(self, input_size: int, hidden_size: int, alpha: str = "connection", clip: float | None = 1.0,
                  allow_unclipped: bool = False, init: str = "uniform") -> None:
@@ -158,7 +171,13 @@ class HebbianRNN(ProjectedInputCore):
         return h, {"h": h, **self.update_traces(h_prev, h, state)}
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step on x (B, I): the fused recurrence with T = 1 (the kernels ``unroll`` runs), or, for a core
+        that is not ``fusable()``, ``advance``'s per-step autograd graph; the same results either way."""
         drive, clamp = self.input_drive(x)
+        if self.fusable():
+            hs, state = fused_recurrence.fused_unroll(self, drive.unsqueeze(0), state,
+                                                      clamps=None if clamp is None else clamp.unsqueeze(0))
+            return hs[0], state
         return self.advance(drive, state, clamp)
 
     def unroll(self, xs: Tensor, state: State) -> tuple[Tensor, State]:
@@ -188,21 +207,18 @@ class HebbianRNN(ProjectedInputCore):
         raise NotImplementedError
 
     def fusable(self) -> bool:
-        """Whether the fused recurrence computes what ``step`` computes: ``fused`` set, and neither the class nor the
-        instance replaces a method of the rule (a class may override ``input_drive``, as
-        ``agents.supervised_models.ClampedPlasticRNN`` does: the fused path takes its inputs through it too)."""
-        if not self.fused or "step" in vars(self):
-            return False  # fused path switched off, or a step patched on the instance
-        base = next(cls for cls in _FUSED_CORES if isinstance(self, cls))
-        names = ("step", "advance", "preactivation", "update_traces", "modulation", "state_shapes", "_rule_kind")
-        return all(getattr(type(self), name, None) is getattr(base, name, None) for name in names)
+        """Whether the fused recurrence computes what ``advance`` computes: ``fused`` set, and neither the class
+        (``rule_overridden``) nor the instance (a patched ``step``) replaces a method of the rule. A class may
+        override ``input_drive``, as ``agents.supervised_models.ClampedPlasticRNN`` does: the fused path takes its
+        inputs through it too."""
+        return self.fused and not self.rule_overridden and not any(name in vars(self) for name in _RULE_METHODS)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, alpha={self.alpha_kind!r}, clip={self.clip}"
 
 
 @register_core("plastic")
-class PlasticRNN(HebbianRNN):
+class PlasticRNN(HebbianRNN, defines_rule=True):
     """Non-modulated plastic RNN (differentiable plasticity, Miconi et al. 2016/2018; 2019 "non-modulated")::
 
         h(t)  = tanh(W_in x(t) + b + (w + alpha * Hebb(t)) h(t-1))
@@ -237,7 +253,7 @@ class PlasticRNN(HebbianRNN):
 
 
 @register_core("modulated")
-class ModulatedRNN(HebbianRNN):
+class ModulatedRNN(HebbianRNN, defines_rule=True):
     """Simple neuromodulated plastic RNN (Backpropamine, Miconi et al. 2019)::
 
         h(t)  = tanh(W_in x(t) + b + (w + alpha * Hebb(t)) h(t-1))
@@ -277,7 +293,7 @@ class ModulatedRNN(HebbianRNN):
 
 
 @register_core("retroactive")
-class RetroactiveRNN(ModulatedRNN):
+class RetroactiveRNN(ModulatedRNN, defines_rule=True):
     """Retroactive neuromodulation with an eligibility trace (Backpropamine, Miconi et al. 2019)::
 
         h(t)  = tanh(W_in x(t) + b + (w + alpha * Hebb(t)) h(t-1))
@@ -310,6 +326,3 @@ class RetroactiveRNN(ModulatedRNN):
     def _rule_kind(self) -> str:
         return "retroactive"
 
-
-# The cores the fused recurrence computes, most derived first (``HebbianRNN.fusable``).
-_FUSED_CORES = (RetroactiveRNN, ModulatedRNN, PlasticRNN)

@@ -97,6 +97,8 @@ class LSTMCore(RecurrentCore):
     State: ``{"h": (B, N), "c": (B, N)}``, zeros at episode start.
     """
 
+    replays_unroll = True  # acting without autograd, then nn.LSTM's sequence kernel: measured 1.6x at B=30, N=100
+
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)
         self.lstm = nn.LSTM(input_size, hidden_size)

@@ -1,4 +1,4 @@
-"""The fused plastic recurrence (plastic_core.fused, native C and eager kernels) against the plain transcription.
+"""The fused plastic recurrence (plastic_core.fused, native C++ and eager kernels) against the plain transcription.
 
 Same outputs, final traces and gradients (every parameter, the inputs and the initial state) as
 ``reference_unroll`` with autograd: float64 to 1e-10 for every rule, alpha kind and modulation kind, with and
@@ -18,8 +18,6 @@ from cases.cores import INPUT, PLASTIC, build, config_id, inputs, random_state
 
 from plastic_core import make_core, native
 from plastic_core.fused import (
-    EagerRecurrence,
-    NativeRecurrence,
     PlasticTape,
     ReplayTape,
     TracePool,
@@ -28,6 +26,7 @@ from plastic_core.fused import (
     record,
 )
 from plastic_core.plastic_rnn import PlasticRNN
+from plastic_core.recurrence import EagerRecurrence, NativeRecurrence
 from plastic_core.reference import reference_unroll
 
 NATIVE_OK = native.load(torch.float64) is not None and native.load(torch.float32) is not None
@@ -278,6 +277,65 @@ def test_unroll_uses_the_fused_path_and_equals_the_per_step_graph():
     with torch.no_grad():
         hs, final = core.unroll(xs, state)
     assert hs.grad_fn is None and final["hebb"].grad_fn is None
+
+
+@pytest.mark.parametrize("config", PLASTIC, ids=config_id)
+def test_step_is_the_fused_kernel_with_one_step(monkeypatch, config):
+    """``step`` runs the fused recurrence with T = 1: stepping T times gives the outputs, final traces and every
+    gradient of the reference (and of the per-step graph of ``advance``), through one fused node per step."""
+    core = build(*config)
+    xs, state = inputs(7), random_state(core, 3)
+    calls = []
+    monkeypatch.setattr("plastic_core.fused.fused_unroll",
+                        lambda core, drives, *a, **k: calls.append(drives.shape[0]) or fused_unroll(core, drives, *a,
+                                                                                                    **k))
+
+    def stepping(c, x, s):
+        hs = []
+        for x_t in x:
+            h, s = c.step(x_t, s)
+            hs.append(h)
+        return torch.stack(hs), s
+
+    got, names = outputs_and_grads(core, xs, state, stepping)
+    assert calls == [1] * len(xs)
+    want, _ = outputs_and_grads(core, xs, state, reference)
+    core.fused = False
+    per_step, _ = outputs_and_grads(core, xs, state, stepping)
+    assert len(calls) == len(xs)  # not fused: advance's graph
+    for name, a, b, c in zip(names, got, want, per_step, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=name)
+        torch.testing.assert_close(a, c, rtol=1e-10, atol=1e-10, msg=name)
+
+
+class DuckPlasticCore(torch.nn.Module):
+    """Not a plastic_core class: a module with a rule description, the parameters and an input drive. The fused
+    recurrence runs it from those alone (it never looks at a core's class)."""
+
+    def __init__(self, like: torch.nn.Module) -> None:
+        super().__init__()
+        self.w, self.alpha, self.modulator = like.w, like.alpha, like.modulator
+        self.eta, self.fanout, self.w_in = like.eta, like.fanout, like.w_in
+        self.plasticity_rule = like.plasticity_rule
+
+    def input_drive(self, xs):
+        return self.w_in(xs), None
+
+    def fusable(self) -> bool:
+        return True
+
+
+def test_the_fused_recurrence_reads_the_rule_and_parameters_not_the_class():
+    core = build("retroactive", {"alpha": "neuron", "modulation": "fanout"})
+    duck = DuckPlasticCore(core)
+    assert fusable(duck)
+    xs, state = inputs(6, batch=2), random_state(core, 2)
+    got, got_names = outputs_and_grads(duck, xs, state, fused("auto"))
+    want, names = outputs_and_grads(core, xs, state, reference)
+    got_by_name = dict(zip(got_names, got, strict=True))
+    assert sorted(got_by_name) == sorted(names)  # the same parameters, registered in another order
+    for name, b in zip(names, want, strict=True):
+        torch.testing.assert_close(got_by_name[name], b, rtol=1e-10, atol=1e-10, msg=name)
 
 
 class HalvedTraces(PlasticRNN):
