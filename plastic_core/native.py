@@ -14,7 +14,8 @@ cache, for contiguous float32/float64 CPU tensors:
 They are registered with ``TORCH_LIBRARY`` (typed schemas; ``TORCH_CHECK`` on dtype, device, contiguity and
 every shape, so a wrong argument raises a ``RuntimeError`` naming it), run on torch's intra-op thread pool
 (``at::parallel_for``: torch's OpenMP runtime, no second one) and show up in ``torch.profiler`` as
-``plastic_core::forward_step`` and so on.
+``plastic_core::forward_step`` and so on; their fake (shape-only) versions, registered when the library is
+loaded, let ``torch.compile`` and ``torch.export`` trace calls to them.
 
 Results do not depend on the CPU: every sum runs over 8 fixed lanes in a fixed order (``FOR_LANES``), so the
 portable build (``narrow``: the target's baseline, SSE2 on x86-64) and the AVX2 build (``wide``, loaded where the
@@ -86,6 +87,7 @@ STALE_LIVE_SECONDS = 86400.0
 
 _lock = threading.Lock()
 _kernels: dict[str, object | None] = {}  # "ops": torch.ops.plastic_core once loaded, None if it cannot be
+_fakes: set[str] = set()  # {"ops"} once the operators' fake versions are registered
 _cleaned: set[Path] = set()  # the cache folders already rid of stale build folders by this process
 
 
@@ -438,6 +440,46 @@ def _compile() -> None:
     _build(flags, target, vector, problem)
 
 
+def _bound(op: str, args: tuple, kwargs: dict) -> dict:
+    """A call's arguments by their names in the operator's schema, every tensor on one device (what the
+    dispatcher cannot say for a fake call)."""
+    names = [a.name for a in getattr(torch.ops.plastic_core, op).default._schema.arguments]
+    bound = dict(zip(names, args, strict=False), **kwargs)  # kwargs: the arguments given by name
+    tensors = [t for value in bound.values() for t in (value if isinstance(value, (list, tuple)) else [value])
+               if isinstance(t, Tensor)]
+    devices = sorted({str(t.device) for t in tensors})
+    if len(devices) > 1:
+        raise RuntimeError(f"plastic_core: {op} takes tensors on one device, got {', '.join(devices)}")
+    return bound
+
+
+def _register_fakes() -> None:
+    """Shape-only versions of the operators (for fake and meta tensors), so that ``torch.compile`` and
+    ``torch.export`` trace through calls to them instead of breaking the graph; once per process, after the library
+    is loaded. The step operators write into their outputs and return nothing; ``backward_sequence`` returns
+    g_eta (B,), g_alpha (N, N) for alpha per connection (else empty) and g_fanout (N,) where there is a fanout
+    (else empty)."""
+    if _fakes:
+        return
+
+    def step(op: str):
+        def fake(*args, **kwargs) -> None:
+            _bound(op, args, kwargs)
+        return fake
+
+    def backward_sequence(*args, **kwargs) -> tuple[Tensor, Tensor, Tensor]:
+        a = _bound("backward_sequence", args, kwargs)
+        n_batch, n = a["g_hebb"].shape[0], a["g_hebb"].shape[1]
+        like = a["g_hebb"]
+        return (like.new_empty(n_batch), like.new_empty((n, n) if a["alpha_kind"] == "connection" else (0,)),
+                like.new_empty((n,) if a["fanout"] is not None else (0,)))
+
+    for name in OPERATORS:
+        torch.library.register_fake(f"plastic_core::{name}")(backward_sequence if name == "backward_sequence"
+                                                              else step(name))
+    _fakes.add("ops")
+
+
 def load(dtype: torch.dtype):
     """``torch.ops.plastic_core`` (its operators take float32 and float64), loaded or built on first call; ``None``
     where ``dtype`` is another or the kernels cannot be had (with a warning saying why, once per process)."""
@@ -447,6 +489,7 @@ def load(dtype: torch.dtype):
         if "ops" not in _kernels:
             try:
                 _compile()
+                _register_fakes()
                 _kernels["ops"] = torch.ops.plastic_core
             except (OSError, RuntimeError, subprocess.SubprocessError, ImportError) as error:
                 warnings.warn(f"plastic_core: native kernels unavailable ({error}); using the eager PyTorch kernels",

@@ -88,26 +88,61 @@ def test_bad_arguments_raise_naming_them(change: dict, message: str) -> None:
 
 
 def test_other_devices_are_refused() -> None:
-    """The operators have CPU kernels only: the dispatcher refuses a tensor on another device."""
+    """The operators have CPU kernels only, and shape-only (fake) versions: a call mixing devices is refused."""
     args = step_args()
     args["w"] = torch.zeros(N, N, device="meta")
-    with pytest.raises(NotImplementedError, match="plastic_core::forward_step.*Meta"):
+    with pytest.raises(RuntimeError, match="forward_step takes tensors on one device, got cpu, meta"):
         forward_step(**args)
 
 
-def test_backward_sequence_checks_its_segments() -> None:
-    hs, hebb = torch.zeros(4, B, N), torch.zeros(B, N, N)
-    args = step_args()
+def backward_args(rule: str = "decay", alpha: str = "connection") -> tuple:
+    """Valid arguments of backward_sequence (one segment of 4 steps) for a rule without modulation."""
+    args = step_args(rule, alpha)
+    hs = torch.randn(4, B, N, generator=torch.Generator().manual_seed(1))
     rule_args = [args[k] for k in ("w", "alpha", "mod_weight", "mod_bias", "fanout", "rule", "alpha_kind", "clip",
                                    "eta")]
-    common = (hs, torch.zeros(B, N), None, None, None, torch.zeros_like(hs), torch.zeros(B, N),
-              torch.zeros_like(hebb), None, None, *rule_args, 1)
-    with pytest.raises(RuntimeError, match="the first segment must start at step 0"):
-        OPS.backward_sequence([1], [hebb], [], *common)
-    with pytest.raises(RuntimeError, match="one checkpoint per segment start"):
-        OPS.backward_sequence([0, 2], [hebb], [], *common)
-    with pytest.raises(RuntimeError, match="segment starts must increase"):
-        OPS.backward_sequence([0, 3, 2], [hebb, hebb, hebb], [], *common)
+    return ([0], [args["hebb"]], [], hs, torch.zeros(B, N), None, None, None, torch.ones_like(hs), torch.zeros(B, N),
+            torch.zeros(B, N, N), None, None, *rule_args, 1)
+
+
+@pytest.mark.parametrize("alpha", ["connection", "neuron"])
+def test_fake_versions_match_the_kernels(alpha: str) -> None:
+    """torch.library.opcheck: the schemas declare what the kernels write, and the fake versions give the outputs'
+    shapes under fake tensors and ahead-of-time autograd tracing."""
+    args = step_args(alpha=alpha)
+    torch.library.opcheck(OPS.forward_step.default, tuple(args.values()))
+    update = (args["h"], args["h_prev"], None, args["hebb"], None, args["hebb_out"], None,
+              *[args[k] for k in ("w", "alpha", "mod_weight", "mod_bias", "fanout", "rule", "alpha_kind", "clip",
+                                  "eta", "threads", "stream")])
+    torch.library.opcheck(OPS.update_step.default, update)
+    torch.library.opcheck(OPS.backward_sequence.default, backward_args(alpha=alpha))
+    g_eta, g_alpha, g_fanout = OPS.backward_sequence(*backward_args(alpha=alpha))
+    assert g_eta.shape == (B,) and g_alpha.shape == ((N, N) if alpha == "connection" else (0,))
+    assert g_fanout.shape == (0,)
+
+
+def test_torch_compile_keeps_the_kernels_in_one_graph() -> None:
+    """The fake versions let torch.compile trace kernel calls into its graph (fullgraph: no break), here a
+    forward step then the backward over a sequence (whose outputs need the fake version's shapes)."""
+    args = step_args()
+    rule_args = [args[k] for k in ("w", "alpha", "mod_weight", "mod_bias", "fanout", "rule", "alpha_kind", "clip",
+                                   "eta", "threads")]
+    backward = backward_args()
+
+    def run(d: torch.Tensor, g: torch.Tensor, carry: torch.Tensor, g_hebb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        h, hebb_out = torch.empty_like(d), torch.empty_like(args["hebb"])
+        OPS.forward_step(d, args["h_prev"], args["hebb"], None, hebb_out, None, h, None, None, None, *rule_args,
+                         False)
+        g_eta, g_alpha, _ = OPS.backward_sequence(*backward[:8], g, carry, g_hebb, *backward[11:])
+        return 2 * h, hebb_out, g_eta + 1, g_alpha.sum(0), g_hebb
+
+    def inputs() -> list[torch.Tensor]:  # fresh each call: backward_sequence writes into g, carry and g_hebb
+        return [args["d"]] + [t.clone() for t in backward[8:11]]
+
+    torch._dynamo.reset()
+    compiled = torch.compile(run, backend="aot_eager", fullgraph=True)
+    for want, got in zip(run(*inputs()), compiled(*inputs()), strict=True):
+        assert torch.equal(want, got)
 
 
 def test_profiler_shows_the_operators_by_name() -> None:
