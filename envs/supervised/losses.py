@@ -32,7 +32,8 @@ def step_loss(outputs: np.ndarray, targets: np.ndarray, kind: str) -> np.ndarray
     outputs = np.asarray(outputs, dtype=np.float64)
     targets = np.asarray(targets, dtype=np.float64)
     if kind == "squared_error":
-        return np.square(outputs - targets).sum(axis=-1)
+        with np.errstate(over="ignore"):  # a huge output's loss is inf (its reward -inf), not a warning each step
+            return np.square(outputs - targets).sum(axis=-1)
     shifted = outputs - outputs.max(axis=-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     return -(targets * log_probs).sum(axis=-1)
