@@ -1,7 +1,7 @@
 """The fused CPU kernels of the plastic recurrence, as torch operators: ``torch.ops.plastic_core.<name>``.
 
-Three operators (``csrc/plastic_kernels.cpp``), each sweeping a batch element's (N, N) traces while they sit in
-cache, for contiguous float32/float64 CPU tensors:
+Three operators (``csrc/operators.cpp``: schemas and argument checks; their kernels in ``csrc/kernels.cpp``), each
+sweeping a batch element's (N, N) traces while they sit in cache, for contiguous float32/float64 CPU tensors:
 
 * ``forward_step`` (one call per step): h(t) = tanh(d + (w + alpha * Hebb) h(t-1)), M(t), and the trace update
   to t+1 (two sweeps over row j of Hebb: the product, then the update), reading and writing each trace once;
@@ -67,8 +67,11 @@ from torch import Tensor
 # backward to read (measured: 2x slower with streaming at B=30, N=100; 1.6x faster at B=256, N=256).
 STREAM_BYTES = 8 << 20
 
-SOURCE_PATH = Path(__file__).with_name("csrc") / "plastic_kernels.cpp"
-SOURCE = SOURCE_PATH.read_text()
+SOURCE_DIR = Path(__file__).with_name("csrc")
+# the C++ sources by file name, read once (what is built is what the cache key hashes); the .cpp files are compiled
+# (in parallel), the header is included
+SOURCES = {path.name: path.read_text() for path in sorted([*SOURCE_DIR.glob("*.cpp"), *SOURCE_DIR.glob("*.h")])}
+SOURCE = "".join(f"// file {name}\n{text}" for name, text in SOURCES.items())  # all of them, for the cache key
 DTYPES = (torch.float32, torch.float64)
 OPERATORS = ("forward_step", "update_step", "backward_sequence")  # torch.ops.plastic_core.<name>
 
@@ -367,12 +370,13 @@ def _build(flags: list[str], target: Path, label: str, problem: str | None = Non
         _ninja_on_path()
         tmp = Path(tempfile.mkdtemp(prefix=build_prefix(), dir=folder))
         try:
-            src = tmp / SOURCE_PATH.name
-            src.write_text(SOURCE)
+            for file, text in SOURCES.items():
+                (tmp / file).write_text(text)
+            sources = [str(tmp / file) for file in SOURCES if file.endswith(".cpp")]
             name = target.name.removesuffix(".so")
             try:
                 with _quiet_cpp_extension():  # its notes on the compiler: the build's result says what matters
-                    out = Path(cpp_extension.load(name, [str(src)], extra_cflags=flags, build_directory=str(tmp),
+                    out = Path(cpp_extension.load(name, sources, extra_cflags=flags, build_directory=str(tmp),
                                                   is_python_module=False, verbose=False))
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 raise RuntimeError(f"building the plastic kernels failed: {_build_error(error)}") from error

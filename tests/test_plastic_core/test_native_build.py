@@ -13,7 +13,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 import warnings
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -223,3 +225,12 @@ def test_kernel_threads_used(monkeypatch: pytest.MonkeyPatch) -> None:
     hs, _ = tape.replay()
     hs.sum().backward()
     assert given == [("forward_step", 1)] * 3 + [("backward_sequence", 2)]
+
+
+def test_the_package_ships_every_source() -> None:
+    """The package data covers every file the build compiles or includes, so that an installed wheel builds."""
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["plastic_core"]
+    assert {"kernels.h", "kernels.cpp", "operators.cpp"} <= set(native.SOURCES)
+    for name in native.SOURCES:
+        assert any(fnmatch(f"csrc/{name}", pattern) for pattern in shipped), name
