@@ -107,6 +107,20 @@ Params<real> params_of(const Rule &r, const Tensor &w, const Tensor &alpha, cons
                         data<real>(fanout)};
 }
 
+// the traces a step writes (hebb_out, and elig_out for the retroactive rule), the eligibility trace it reads and
+// the modulation m0 (B, 1) of the modulated rules, checked against the rule and the traces hebb (B, N, N)
+void check_step(const Rule &r, const Tensor &hebb, const Tensor &hebb_out, const OptTensor &elig,
+                const OptTensor &elig_out, const OptTensor &m0) {
+    const long B = r.B, N = r.N;
+    check(hebb_out, "hebb_out", {B, N, N}, hebb);
+    TORCH_CHECK(elig.has_value() == (r.kind == RETRO) && elig_out.has_value() == elig.has_value(),
+                "plastic_core: elig and elig_out must be given for the retroactive rule and only for it");
+    check(elig, "elig", {B, N, N}, hebb);
+    check(elig_out, "elig_out", {B, N, N}, hebb);
+    TORCH_CHECK(m0.has_value() == (r.kind >= MODULATED), "plastic_core: m0 must be given for the modulated rules");
+    check(m0, "m0", {B, 1}, hebb);
+}
+
 void forward_step(const Tensor &d, const Tensor &h_prev, const Tensor &hebb, const OptTensor &elig,
                   const Tensor &hebb_out, const OptTensor &elig_out, const Tensor &h, const OptTensor &m0,
                   const OptTensor &p, const OptTensor &clamp, const Tensor &w, const Tensor &alpha,
@@ -116,13 +130,7 @@ void forward_step(const Tensor &d, const Tensor &h_prev, const Tensor &hebb, con
     const Rule r = check_rule(hebb, w, alpha, mod_weight, mod_bias, fanout, rule, alpha_kind, clip, eta, threads);
     const long B = r.B, N = r.N;
     for (auto [t, name] : {std::pair{&d, "d"}, {&h_prev, "h_prev"}, {&h, "h"}}) check(*t, name, {B, N}, hebb);
-    check(hebb_out, "hebb_out", {B, N, N}, hebb);
-    TORCH_CHECK(elig.has_value() == (r.kind == RETRO) && elig_out.has_value() == elig.has_value(),
-                "plastic_core: elig and elig_out must be given for the retroactive rule and only for it");
-    check(elig, "elig", {B, N, N}, hebb);
-    check(elig_out, "elig_out", {B, N, N}, hebb);
-    TORCH_CHECK(m0.has_value() == (r.kind >= MODULATED), "plastic_core: m0 must be given for the modulated rules");
-    check(m0, "m0", {B, 1}, hebb);
+    check_step(r, hebb, hebb_out, elig, elig_out, m0);
     TORCH_CHECK(p.has_value() == (r.akind != CONNECTION),
                 "plastic_core: p must be given for alpha per neuron or scalar, and only then");
     check(p, "p", {B, N}, hebb);
@@ -145,13 +153,7 @@ void update_step(const Tensor &h, const Tensor &h_prev, const OptTensor &m0, con
     const long B = r.B, N = r.N;
     check(h, "h", {B, N}, hebb);
     check(h_prev, "h_prev", {B, N}, hebb);
-    check(hebb_out, "hebb_out", {B, N, N}, hebb);
-    TORCH_CHECK(elig.has_value() == (r.kind == RETRO) && elig_out.has_value() == elig.has_value(),
-                "plastic_core: elig and elig_out must be given for the retroactive rule and only for it");
-    check(elig, "elig", {B, N, N}, hebb);
-    check(elig_out, "elig_out", {B, N, N}, hebb);
-    TORCH_CHECK(m0.has_value() == (r.kind >= MODULATED), "plastic_core: m0 must be given for the modulated rules");
-    check(m0, "m0", {B, 1}, hebb);
+    check_step(r, hebb, hebb_out, elig, elig_out, m0);
     AT_DISPATCH_FLOATING_TYPES(hebb.scalar_type(), "plastic_core::update_step", [&] {
         const auto P = params_of<scalar_t>(r, w, alpha, mod_weight, mod_bias, fanout, stream);
         update_kernel<scalar_t>(&P, h.data_ptr<scalar_t>(), h_prev.data_ptr<scalar_t>(), data<scalar_t>(m0),
