@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m plastic_core.native  # build the native kernels now (where no compiler works: a warning, the eager kernels)
 	touch $(STAMP)
 
 setup: $(STAMP)
