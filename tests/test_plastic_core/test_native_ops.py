@@ -39,6 +39,15 @@ def step_args(rule: str = "decay", alpha: str = "connection", dtype: torch.dtype
                 mod_bias=None, fanout=None, rule=rule, alpha_kind=alpha, clip=None, eta=0.1, threads=1, stream=False)
 
 
+# the rule's arguments of every operator (RULE_ARGS in the schemas), in order
+RULE_ARGS = ("w", "alpha", "mod_weight", "mod_bias", "fanout", "rule", "alpha_kind", "clip", "eta", "threads")
+
+
+def rule_args(args: dict) -> list:
+    """The rule's arguments out of step_args."""
+    return [args[k] for k in RULE_ARGS]
+
+
 def forward_step(**args) -> None:
     OPS.forward_step(*args.values())
 
@@ -99,10 +108,20 @@ def backward_args(rule: str = "decay", alpha: str = "connection") -> tuple:
     """Valid arguments of backward_sequence (one segment of 4 steps) for a rule without modulation."""
     args = step_args(rule, alpha)
     hs = torch.randn(4, B, N, generator=torch.Generator().manual_seed(1))
-    rule_args = [args[k] for k in ("w", "alpha", "mod_weight", "mod_bias", "fanout", "rule", "alpha_kind", "clip",
-                                   "eta")]
     return ([0], [args["hebb"]], [], hs, torch.zeros(B, N), None, None, None, torch.ones_like(hs), torch.zeros(B, N),
-            torch.zeros(B, N, N), None, None, *rule_args, 1)
+            torch.zeros(B, N, N), None, None, *rule_args(args))
+
+
+def test_backward_sequence_checks_its_segments() -> None:
+    hs, hebb = torch.zeros(4, B, N), torch.zeros(B, N, N)
+    common = (hs, torch.zeros(B, N), None, None, None, torch.zeros_like(hs), torch.zeros(B, N),
+              torch.zeros_like(hebb), None, None, *rule_args(step_args()))
+    with pytest.raises(RuntimeError, match="the first segment must start at step 0"):
+        OPS.backward_sequence([1], [hebb], [], *common)
+    with pytest.raises(RuntimeError, match="one checkpoint per segment start"):
+        OPS.backward_sequence([0, 2], [hebb], [], *common)
+    with pytest.raises(RuntimeError, match="segment starts must increase"):
+        OPS.backward_sequence([0, 3, 2], [hebb, hebb, hebb], [], *common)
 
 
 @pytest.mark.parametrize("alpha", ["connection", "neuron"])
@@ -112,8 +131,7 @@ def test_fake_versions_match_the_kernels(alpha: str) -> None:
     args = step_args(alpha=alpha)
     torch.library.opcheck(OPS.forward_step.default, tuple(args.values()))
     update = (args["h"], args["h_prev"], None, args["hebb"], None, args["hebb_out"], None,
-              *[args[k] for k in ("w", "alpha", "mod_weight", "mod_bias", "fanout", "rule", "alpha_kind", "clip",
-                                  "eta", "threads", "stream")])
+              *rule_args(args), args["stream"])
     torch.library.opcheck(OPS.update_step.default, update)
     torch.library.opcheck(OPS.backward_sequence.default, backward_args(alpha=alpha))
     g_eta, g_alpha, g_fanout = OPS.backward_sequence(*backward_args(alpha=alpha))
@@ -125,14 +143,12 @@ def test_torch_compile_keeps_the_kernels_in_one_graph() -> None:
     """The fake versions let torch.compile trace kernel calls into its graph (fullgraph: no break), here a
     forward step then the backward over a sequence (whose outputs need the fake version's shapes)."""
     args = step_args()
-    rule_args = [args[k] for k in ("w", "alpha", "mod_weight", "mod_bias", "fanout", "rule", "alpha_kind", "clip",
-                                   "eta", "threads")]
     backward = backward_args()
 
     def run(d: torch.Tensor, g: torch.Tensor, carry: torch.Tensor, g_hebb: torch.Tensor) -> tuple[torch.Tensor, ...]:
         h, hebb_out = torch.empty_like(d), torch.empty_like(args["hebb"])
-        OPS.forward_step(d, args["h_prev"], args["hebb"], None, hebb_out, None, h, None, None, None, *rule_args,
-                         False)
+        OPS.forward_step(d, args["h_prev"], args["hebb"], None, hebb_out, None, h, None, None, None,
+                         *rule_args(args), False)
         g_eta, g_alpha, _ = OPS.backward_sequence(*backward[:8], g, carry, g_hebb, *backward[11:])
         return 2 * h, hebb_out, g_eta + 1, g_alpha.sum(0), g_hebb
 
