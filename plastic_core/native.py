@@ -473,10 +473,10 @@ def _register_fakes() -> None:
 
     def backward_sequence(*args, **kwargs) -> tuple[Tensor, Tensor, Tensor]:
         a = _bound("backward_sequence", args, kwargs)
-        n_batch, n = a["g_hebb"].shape[0], a["g_hebb"].shape[1]
-        like = a["g_hebb"]
-        return (like.new_empty(n_batch), like.new_empty((n, n) if a["alpha_kind"] == "connection" else (0,)),
-                like.new_empty((n,) if a["fanout"] is not None else (0,)))
+        g_hebb = a["g_hebb"]  # (B, N, N)
+        n_batch, n = g_hebb.shape[0], g_hebb.shape[1]
+        return (g_hebb.new_empty(n_batch), g_hebb.new_empty((n, n) if a["alpha_kind"] == "connection" else (0,)),
+                g_hebb.new_empty((n,) if a["fanout"] is not None else (0,)))
 
     for name in OPERATORS:
         torch.library.register_fake(f"plastic_core::{name}")(backward_sequence if name == "backward_sequence"
