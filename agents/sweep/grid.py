@@ -79,12 +79,13 @@ class Sweep:
         return {key: list(value) for key, value in self.settings.items() if isinstance(value, list)}
 
     def runs(self) -> list[Run]:
-        """Every run of the grid: cores x seeds x the axes, in that order."""
+        """Every run of the grid: seeds x cores x the axes, in that order (Ray starts them in this order, so a grid
+        stopped part way has every core's first seeds rather than every seed of the first cores)."""
         fixed = {key: value for key, value in self.settings.items() if not isinstance(value, list)}
         axes = self.axes
         combos = list(itertools.product(*axes.values())) if axes else [()]
         runs = []
-        for (core, hidden), seed, combo in itertools.product(self.cores, self.seeds, combos):
+        for seed, (core, hidden), combo in itertools.product(self.seeds, self.cores, combos):
             chosen = dict(zip(axes, combo, strict=True))
             suffix = "".join(f"-{key}{value_label(value)}" for key, value in chosen.items())
             runs.append(Run(name=f"{core}-s{seed}{suffix}", core=core, hidden=hidden, seed=seed,

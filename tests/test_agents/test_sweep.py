@@ -160,6 +160,8 @@ def test_shipped_sweep_files():
     maze = sweep_from(load_sweep_file(shipped["maze2019"]))
     runs = maze.runs()
     assert len(runs) == 40 and runs[0].name == "rnn-s0" and maze.budget_from_preset() == 200_002
+    # seed by seed: a grid stopped part way holds every core's first seeds
+    assert [r.name for r in runs[:5]] == ["rnn-s0", "plastic-s0", "modulated-s0", "retroactive-s0", "rnn-s1"]
     assert "--iterations" in runs[0].train_args("X") and "backpropamine2019-maze" in runs[0].train_args("X")
     cue = sweep_from(load_sweep_file(shipped["cue_reward2019"]))
     assert len(cue.runs()) == 40
