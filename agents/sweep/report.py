@@ -3,13 +3,11 @@
 Per core: the parameter count, the final reward per episode of each seed (mean of the last 10% of its training
 batches), its median and inter-quartile range, the mean with a 95% t interval over seeds, an evaluation with
 frozen weights on fresh episodes, the wall time and, with ``reach``, when each run's smoothed curve first reached
-that level. The figures are agents/cli/plot.py's (median + IQR over seeds), by episodes and by wall time.
+that level. The figures are agents/curves.py's (median + IQR over seeds), by episodes and by wall time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -29,7 +27,8 @@ def t_interval(values: np.ndarray) -> tuple[float, float]:
 
 
 def first_reach(rows: list[dict], level: float, key: str, smooth: int) -> float:
-    from agents.cli.plot import first_reach as reach  # the same smoothing as its --reach
+    """When a run's smoothed reward first reached ``level``, in its ``key`` column (plastic-plot --reach's)."""
+    from agents.curves import first_reach as reach
 
     xs = np.array([r[key] for r in rows], dtype=np.float64)
     ys = np.array([r["reward_mean"] for r in rows], dtype=np.float64)
@@ -38,7 +37,7 @@ def first_reach(rows: list[dict], level: float, key: str, smooth: int) -> float:
 
 def summarise_run(out: Path, eval_episodes: int, reach: float | None, smooth: int = 0) -> dict:
     """One run's row data: core, hidden, seed, episodes, wall time, final reward, frozen-weight eval, params."""
-    from agents.cli.plot import final_value
+    from agents.curves import final_value
     from agents.logger import read_metrics
 
     config = json.loads((out / "config.json").read_text())
@@ -103,22 +102,19 @@ def markdown_table(summaries: list[dict], reach: float | None) -> str:
 
 
 def figures(outs: list[Path], stem: Path, reach: float | None = None, smooth: int = 0) -> tuple[list[Path], str]:
-    """plot.py's learning curves of ``outs`` by episodes (``stem``.png) and by wall time (``stem``_wall.png);
-    returns the files written and plot.py's printed output."""
-    from agents.cli import plot
+    """The learning curves of ``outs`` (median + IQR over seeds) by episodes (``stem``.png) and by wall time
+    (``stem``_wall.png); returns the files written and their tables of final values."""
+    from agents.curves import plot_runs
 
     written, text = [], []
     for suffix, x in (("", "episodes"), ("_wall", "wall_time")):
         png = stem.parent / f"{stem.name}{suffix}.png"
-        argv = [*map(str, outs), "--x", x, "--out", str(png)]
-        argv += ["--reach", str(reach)] if reach is not None else []
-        argv += ["--smooth", str(smooth)] if smooth else []
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-            code = plot.main(argv)
-        text.append(captured.getvalue().strip())
-        if code == 0:
-            written.append(png)
+        try:
+            text.append(plot_runs(outs, png, x=x, reach=reach, smooth=smooth))
+        except ValueError as error:
+            text.append(f"no figure by {x}: {error}")
+            continue
+        written.append(png)
     return written, "\n".join(text)
 
 
@@ -150,7 +146,8 @@ def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episod
             f"{len(outs)} runs. Final reward = mean reward per episode over the last 10% of the training batches of "
             f"each run; eval = mean reward per episode of {eval_episodes} fresh episodes with frozen weights "
             "(plasticity still on), per seed; CIs are Student-t over seeds.", "", table, "",
-            *(f"![learning curves]({png.name})\n" for png in pngs), "plot.py output:", "", "```", plot_text, "```", ""]
+            *(f"![learning curves]({png.name})\n" for png in pngs), "Final values (plastic-plot's table):", "", "```",
+            plot_text, "```", ""]
     (folder / "report.md").write_text("\n".join(text))
     (folder / "runs.json").write_text(json.dumps(summaries, indent=1, default=str))
     return {"table": table, "summaries": summaries, "figures": pngs, "markdown": folder / "report.md"}

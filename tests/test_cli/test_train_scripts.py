@@ -9,6 +9,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from agents import curves as curve_lib
 from agents.cli import compare_sb3, evaluate, plot, reproduce_rl, train
 from agents.cli import render as render_maze
 from agents.logger import read_metrics
@@ -150,16 +151,16 @@ def test_plot_statistics():
     # three runs on shifted grids: the median and quartiles are taken on the x range all of them cover
     curves = [(np.arange(1, 11) * 10.0, np.full(10, v)) for v in (1.0, 2.0, 4.0)]
     curves.append((np.arange(1, 6) * 10.0, np.full(5, 3.0)))
-    grid, q25, q50, q75 = plot.aggregate(curves, smooth=1, points=5)
+    grid, q25, q50, q75 = curve_lib.aggregate(curves, smooth=1, points=5)
     assert grid[0] == 10 and grid[-1] == 50
     np.testing.assert_allclose(q50, 2.5)
     np.testing.assert_allclose(q25, 1.75)
     np.testing.assert_allclose(q75, 3.25)
-    np.testing.assert_allclose(plot.running_mean(np.array([1.0, 2.0, 3.0, 4.0]), 2), [1.0, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(curve_lib.running_mean(np.array([1.0, 2.0, 3.0, 4.0]), 2), [1.0, 1.5, 2.5, 3.5])
     xs, ys = np.array([10.0, 20.0, 30.0, 40.0]), np.array([0.0, 4.0, 2.0, 6.0])
-    assert plot.first_reach(xs, ys, 2.0, smooth=2) == 20.0  # running means 0, 2, 3, 4
-    assert plot.first_reach(xs, ys, 3.5, smooth=2) == 40.0
-    assert np.isnan(plot.first_reach(xs, ys, 7.0, smooth=1))
+    assert curve_lib.first_reach(xs, ys, 2.0, smooth=2) == 20.0  # running means 0, 2, 3, 4
+    assert curve_lib.first_reach(xs, ys, 3.5, smooth=2) == 40.0
+    assert np.isnan(curve_lib.first_reach(xs, ys, 7.0, smooth=1))
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from agents import curves
 from agents.cli import plot, train
 from envs import maze_render
 from envs.bandit import ReversalBanditEnv, ReversalBanditVectorEnv
@@ -80,7 +81,7 @@ def test_plot_counts_kwargs_equal_to_the_defaults_as_left_out(tmp_path):
     assert png_title(png) == "Plastic/Maze-v0 {size: 13, episode_length: 50}"  # the first run, as written
     assert plot.main([str(listed), str(fake_run(tmp_path / "cue", "Plastic/CueReward-v0", {})), "--out",
                       str(png)]) == 0
-    assert plot.env_defaults("Plastic/Nope-v0") == {}  # unknown envs: the kwargs are compared as written
+    assert curves.env_kwarg_defaults("Plastic/Nope-v0") == {}  # unknown envs: the kwargs are compared as written
 
 
 def test_plot_of_a_real_training_run_and_an_sb3_style_run(tmp_path, capsys):
