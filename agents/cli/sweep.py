@@ -97,11 +97,15 @@ def add_report_arguments(p: argparse.ArgumentParser | Any) -> None:
     p.add_argument("--eval-episodes", type=int, default=300, help="frozen-weight evaluation episodes (0: none)")
     p.add_argument("--reach", type=float, help="reward level for the time-to-reach columns")
     p.add_argument("--smooth", type=int, default=0, help="running-mean window (rows) of the curves and --reach")
+    p.add_argument("--bin", type=int, help="iterations per point of the papers' figure and per rank-sum test "
+                   "(default: 1%% of the shortest run)")
+    p.add_argument("--bin-smooth", type=int, default=5, help="moving average of the papers' figure, in bins (5)")
 
 
 def parse_report_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=f"{PROG} report", description="The table and figures of a sweep folder: "
-                                "report.md, curves.png, curves_wall.png, runs.json in DIR.")
+                                "report.md, curves.png, curves_wall.png, runs.json in DIR, and for A2C runs the "
+                                "papers' figure and statistics: paper_figure.png, statistics.md, statistics.json.")
     p.add_argument("folder", metavar="DIR", help="sweep folder")
     add_report_arguments(p)
     return p.parse_args(argv)
@@ -132,11 +136,12 @@ def sweep_fields(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
-def report(folder: Path, eval_episodes: int, reach: float | None, smooth: int, runs: list[Path] | None = None,
+def report(folder: Path, args: argparse.Namespace, runs: list[Path] | None = None,
            groups: dict[str, str] | None = None, note: str = "") -> None:
     from agents.sweep.report import write_report
 
-    written = write_report(folder, runs, eval_episodes, reach, smooth, groups=groups, note=note)
+    written = write_report(folder, runs, args.eval_episodes, args.reach, args.smooth, groups=groups, note=note,
+                           bin_size=args.bin, bin_smooth=args.bin_smooth)
     print(written["table"])
     print(f"wrote {written['markdown']}, {', '.join(str(f) for f in written['figures'])}")
 
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["report"]:
         rargs = parse_report_args(argv[1:])
         try:
-            report(Path(rargs.folder), rargs.eval_episodes, rargs.reach, rargs.smooth)
+            report(Path(rargs.folder), rargs)
         except (ValueError, OSError) as error:
             print(f"{PROG}: error: {error}", file=sys.stderr)
             return 2
@@ -182,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             axes = sweep.axes
             groups = {run.name: run.core + "".join(f" {k}={run.settings[k]}" for k in axes) for run in runs}
-            report(out.resolve(), args.eval_episodes, args.reach, args.smooth,
-                   [out.resolve() / run.name for run in runs], groups, note=f"`{command}`")
+            report(out.resolve(), args, [out.resolve() / run.name for run in runs], groups, note=f"`{command}`")
         except (ValueError, OSError) as error:
             print(f"{PROG}: no report: {error}", file=sys.stderr)
     return 0 if result.ok else 1

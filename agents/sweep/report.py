@@ -118,6 +118,26 @@ def figures(outs: list[Path], stem: Path, reach: float | None = None, smooth: in
     return written, "\n".join(text)
 
 
+def paper_statistics(folder: Path, outs: list[Path], groups: dict[str, str], bin_size: int | None,
+                     bin_smooth: int) -> list[str]:
+    """The papers' figure and statistics of the A2C runs among ``outs`` (report.md's lines; none without any)."""
+    from agents.curves import check_one_env
+    from agents.run import RunDir
+    from agents.sweep.statistics import read_run_curve, write_statistics
+
+    a2c = [o for o in outs if RunDir.read_config(o).get("algo", "a2c") == "a2c"]
+    if not a2c:
+        return []
+    config = RunDir.read_config(a2c[0])
+    preset = f", preset {config['preset']}" if config.get("preset") else ""
+    title = check_one_env(a2c) + preset
+    stats = write_statistics([read_run_curve(o, groups.get(o.name)) for o in a2c], folder, title, bin_size,
+                             bin_smooth)
+    return [f"## The papers' figure ({stats['bin_size']}-iteration bins, {bin_smooth}-bin moving average; "
+            "median and IQR over seeds)", "", f"![paper figure]({stats['figure'].name})", "", stats["markdown"], "",
+            "## Every run", ""]
+
+
 def run_dirs(folder: Path) -> list[Path]:
     """The run directories directly in a sweep folder (those with a config.json and logged metrics)."""
     return sorted(p for p in Path(folder).iterdir()
@@ -126,9 +146,12 @@ def run_dirs(folder: Path) -> list[Path]:
 
 def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episodes: int = 300,
                  reach: float | None = None, smooth: int = 0, groups: dict[str, str] | None = None,
-                 title: str | None = None, note: str = "") -> dict[str, Any]:
+                 title: str | None = None, note: str = "", bin_size: int | None = None,
+                 bin_smooth: int = 5) -> dict[str, Any]:
     """report.md (the table and figures), curves.png, curves_wall.png and runs.json in ``folder`` for the runs
-    ``outs`` (default: every run directory in it). ``groups``: run name -> table group (default: its core)."""
+    ``outs`` (default: every run directory in it). ``groups``: run name -> table group (default: its core).
+    For A2C runs also the papers' figure and statistics (``agents.sweep.statistics``: paper_figure.png,
+    statistics.md, statistics.json) over bins of ``bin_size`` iterations, smoothed over ``bin_smooth`` bins."""
     folder = Path(folder)
     outs = run_dirs(folder) if outs is None else [o for o in outs if (o / "metrics.csv").is_file()]
     if not outs:
@@ -142,7 +165,8 @@ def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episod
         summaries.append(summary)
     pngs, plot_text = figures(outs, folder / "curves", reach, smooth)
     table = markdown_table(summaries, reach)
-    text = [f"# {title or folder.name}", "", note, "",
+    paper = paper_statistics(folder, outs, groups or {}, bin_size, bin_smooth)
+    text = [f"# {title or folder.name}", "", note, "", *paper,
             f"{len(outs)} runs. Final reward = mean reward per episode over the last 10% of the training batches of "
             f"each run; eval = mean reward per episode of {eval_episodes} fresh episodes with frozen weights "
             "(plasticity still on), per seed; CIs are Student-t over seeds.", "", table, "",

@@ -98,7 +98,10 @@ def test_plastic_sweep_runs_the_grid_then_starts_nothing(cluster, tmp_path, caps
     assert sweep_cli.main(argv + ["--eval-episodes", "10", "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert "4 runs: 4 trained" in captured.out and "| modulated | 8 |" in captured.out, captured.err
-    assert {"report.md", "curves.png", "curves_wall.png", "runs.json"} <= {p.name for p in out.iterdir()}
+    assert {"report.md", "curves.png", "curves_wall.png", "runs.json", "paper_figure.png", "statistics.md",
+            "statistics.json"} <= {p.name for p in out.iterdir()}
+    report = (out / "report.md").read_text()
+    assert "![paper figure](paper_figure.png)" in report and "| Non-plastic vs Simple neuromodulation |" in report
     assert (out / "rnn-s0" / "tb").is_dir()  # the same run format as plastic-train
     assert sweep_cli.main(argv) == 0
     assert "nothing to run: 4 of 4 runs are finished" in capsys.readouterr().out
