@@ -138,6 +138,26 @@ def paper_statistics(folder: Path, outs: list[Path], groups: dict[str, str], bin
             "## Every run", ""]
 
 
+def write_rewards_csv(outs: list[Path], path: Path) -> Path:
+    """Every run's reward per episode at each logged iteration, one column per run (``iteration``, then the run
+    names; blank where a run has not logged that iteration), 4 significant digits: a compact record of a grid."""
+    import csv
+
+    from agents.logger import read_metrics
+
+    columns = {}
+    for out in outs:
+        rows = read_metrics(out / "metrics.csv")
+        columns[out.name] = {int(r["iteration"]): r["reward_mean"] for r in rows if "iteration" in r}
+    iterations = sorted(set().union(*(c.keys() for c in columns.values())))
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["iteration", *columns])
+        for it in iterations:
+            writer.writerow([it, *(f"{c[it]:.4g}" if it in c else "" for c in columns.values())])
+    return path
+
+
 def run_dirs(folder: Path) -> list[Path]:
     """The run directories directly in a sweep folder (those with a config.json and logged metrics)."""
     return sorted(p for p in Path(folder).iterdir()
@@ -150,6 +170,7 @@ def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episod
                  bin_smooth: int = 5) -> dict[str, Any]:
     """report.md (the table and figures), curves.png, curves_wall.png and runs.json in ``folder`` for the runs
     ``outs`` (default: every run directory in it). ``groups``: run name -> table group (default: its core).
+    rewards.csv: every run's reward per episode by iteration (:func:`write_rewards_csv`).
     For A2C runs also the papers' figure and statistics (``agents.sweep.statistics``: paper_figure.png,
     statistics.md, statistics.json) over bins of ``bin_size`` iterations, smoothed over ``bin_smooth`` bins."""
     folder = Path(folder)
@@ -166,6 +187,7 @@ def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episod
     pngs, plot_text = figures(outs, folder / "curves", reach, smooth)
     table = markdown_table(summaries, reach)
     paper = paper_statistics(folder, outs, groups or {}, bin_size, bin_smooth)
+    write_rewards_csv(outs, folder / "rewards.csv")
     text = [f"# {title or folder.name}", "", note, "", *paper,
             f"{len(outs)} runs. Final reward = mean reward per episode over the last 10% of the training batches of "
             f"each run; eval = mean reward per episode of {eval_episodes} fresh episodes with frozen weights "

@@ -102,6 +102,10 @@ def test_plastic_sweep_runs_the_grid_then_starts_nothing(cluster, tmp_path, caps
             "statistics.json"} <= {p.name for p in out.iterdir()}
     report = (out / "report.md").read_text()
     assert "![paper figure](paper_figure.png)" in report and "| Non-plastic vs Simple neuromodulation |" in report
+    rewards = (out / "rewards.csv").read_text().splitlines()
+    assert rewards[0].split(",")[0] == "iteration" and len(rewards) == 1 + 3  # 90 episodes = 3 iterations of 30
+    first = read_metrics(out / "rnn-s0")[0]["reward_mean"]
+    assert float(rewards[1].split(",")[rewards[0].split(",").index("rnn-s0")]) == pytest.approx(first, rel=1e-3)
     assert (out / "rnn-s0" / "tb").is_dir()  # the same run format as plastic-train
     assert sweep_cli.main(argv) == 0
     assert "nothing to run: 4 of 4 runs are finished" in capsys.readouterr().out
