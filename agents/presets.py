@@ -164,7 +164,7 @@ FALLBACK_PRESET = "maze"
 def get_preset(name: str) -> Preset:
     """The preset called ``name`` (a ``ValueError`` listing the known ones otherwise)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)} (plastic-train --list-presets)")
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)} (plastic train --list-presets)")
     return PRESETS[name]
 
 

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if given or args.eval_episodes:
         given += ["--eval-episodes"] if args.eval_episodes else []
         print(f"{PROG}: error: {', '.join(given)} apply to the supervised tasks only; an RL agent picks its core "
-              "with --core (evaluate it with plastic-evaluate)", file=sys.stderr)
+              "with --core (evaluate it with plastic evaluate)", file=sys.stderr)
         return 2
     import torch
 
