@@ -1,9 +1,9 @@
 """MkDocs hooks: the pages that come from the package itself, generated at every build.
 
 * ``index.md`` is README.md (one front page for GitHub and the site; its links into docs/ made site-relative).
-* ``environments/<name>.md``, one page per registered env: its module docstring (Description, Observation, Actions, ...),
-  its metadata and spaces, and its rendered frame (docs/<name>.png, written by ``plastic frames``); the pages are
-  added to the nav under "Environments".
+* ``environments/<name>.md``, one page per registered env: its module docstring (Description, Observation,
+  Actions, ...), its metadata and spaces, and its rendered frame (docs/<name>.png, written by ``plastic frames``);
+  the pages are added to the nav under "Environments".
 * ``results/``: the result files of the repository (tables and figures), so that pages can link them.
 * ``<!-- plastic verbs -->`` on a page becomes the table of ``plastic`` verbs (agents/cli/plastic.py).
 """
