@@ -35,6 +35,13 @@ def env_page_path(env_id: str) -> str:
     return f"environments/{frame_name(env_id)}.md"
 
 
+def space_text(space: gym.Space) -> str:
+    """A space in a few characters: ``Box((17,), float32)`` rather than its every bound."""
+    if isinstance(space, gym.spaces.Box):
+        return f"Box({space.shape}, {space.dtype})"
+    return str(space)
+
+
 def env_page(env_id: str) -> str:
     """The page of one env: title, summary, metadata table, frames, then the rest of its module docstring."""
     module_name = gym.spec(env_id).entry_point.split(":")[0]
@@ -46,20 +53,20 @@ def env_page(env_id: str) -> str:
     rows = [
         ("id", f"`{env_id}`"),
         ("module", f"`{module_name}` (`help({module_name})`)"),
-        ("observation space", f"`{env.observation_space}`"),
-        ("action space", f"`{env.action_space}`"),
+        ("observation space", f"`{space_text(env.observation_space)}`"),
+        ("action space", f"`{space_text(env.action_space)}`"),
         ("paper", metadata.get("paper", "")),
         ("tags", ", ".join(f"`{tag}`" for tag in metadata.get("tags", []))),
         ("render modes", ", ".join(metadata.get("render_modes", [])) or "none"),
     ]
     env.close()
-    lines = [f"# {env_id}", "", " ".join(summary.split()), "", "| | |", "| --- | --- |"]
+    lines = [f"# {env_id}", "", " ".join(summary.split()), "", "| property | value |", "| --- | --- |"]
     lines += [f"| {key} | {value} |" for key, value in rows]
     stem = frame_name(env_id)
     frames = sorted(DOCS.glob(f"{stem}.png")) + sorted(DOCS.glob(f"{stem}_*.png"))
     if frames:
         lines += ["", " ".join(f"![{path.stem.replace('_', ' ')}](../{path.name})" for path in frames)]
-        lines += ["", "*The `rgb_array` frame (`plastic frames --out-dir docs` draws it again).*"]
+        lines += ["", "*Drawn by the env's `rgb_array` render (`plastic frames --out-dir docs` draws them again).*"]
     lines += ["", f"```python\nimport gymnasium as gym\nimport envs\n\nenv = gym.make({env_id!r})\n"
                   "obs, info = env.reset(seed=0)\nobs, reward, terminated, truncated, info = "
                   "env.step(env.action_space.sample())\n```"]
