@@ -16,29 +16,29 @@ from typing import NamedTuple
 
 
 class Verb(NamedTuple):
-    module: str  # a module of agents/cli/ with main(argv) -> int | None
+    module: str  # the name of a module of agents/cli/ with main(argv) -> int | None
     summary: str  # the one line of `plastic --help`
 
 
 VERBS: dict[str, Verb] = {
-    "train": Verb("agents.cli.train", "train an A2C agent (RL envs) or a supervised network; --resume continues"),
-    "evaluate": Verb("agents.cli.evaluate", "a trained agent's reward with frozen weights (95% interval)"),
-    "render": Verb("agents.cli.render", "a maze agent's episode as GIF / MP4, or live (--human)"),
-    "plot": Verb("agents.cli.plot", "learning curves of run directories (median + IQR over seeds)"),
-    "sweep": Verb("agents.cli.sweep", "a grid or search of training runs on Ray (this machine or a cluster)"),
-    "compare-sb3": Verb("agents.cli.compare_sb3", "stable-baselines3 A2C / RecurrentPPO on the same envs"),
-    "reproduce rl": Verb("agents.cli.reproduce_rl", "the papers' RL grids, tables and figures (results/)"),
-    "reproduce supervised": Verb("agents.cli.reproduce_supervised", "the papers' supervised tasks over seeds"),
-    "train-supervised": Verb("agents.cli.train_supervised", "the supervised meta-trainer alone"),
-    "bandit-baselines": Verb("agents.cli.bandit_baselines", "Thompson, UCB1 and oracle policies on the bandit"),
-    "demo": Verb("agents.cli.core_demo", "a few-second demo of a plastic core (pattern completion)"),
-    "bench trainer": Verb("agents.cli.benchmark", "A2C training speed and memory of every core on the maze"),
-    "bench core": Verb("agents.cli.benchmark_core", "forward+backward speed and memory of every core"),
-    "bench envs": Verb("agents.cli.benchmark_envs", "env transitions per second: single, Sync and native vector"),
-    "bench sb3": Verb("agents.cli.benchmark_vs_sb3", "our trainer's speed next to sb3-contrib RecurrentPPO"),
-    "bench threads": Verb("agents.cli.benchmark_threads", "thread counts on a loaded machine"),
-    "frames": Verb("agents.cli.render_env_frames", "the envs' example frames as PNG files (docs/)"),
-    "plot-reconstruction": Verb("agents.cli.plot_reconstruction", "restored image halves of reconstruction runs"),
+    "train": Verb("train", "train an A2C agent (RL envs) or a supervised network; --preset, --resume, --list-presets"),
+    "evaluate": Verb("evaluate", "a trained agent's (or the random policy's) reward with frozen weights, 95% interval"),
+    "render": Verb("render", "a maze agent's episode as GIF / MP4, or live (--human)"),
+    "plot": Verb("plot", "learning curves of the run directories of one env (median + IQR over seeds)"),
+    "sweep": Verb("sweep", "a grid or search of training runs on Ray (this machine or a cluster)"),
+    "compare-sb3": Verb("compare_sb3", "stable-baselines3 A2C / RecurrentPPO on the same envs, in the same run format"),
+    "reproduce rl": Verb("reproduce_rl", "the papers' RL grids, tables and figures (results/)"),
+    "reproduce supervised": Verb("reproduce_supervised", "the papers' supervised tasks over seeds, tables and figures"),
+    "train-supervised": Verb("train_supervised", "the supervised meta-trainer alone"),
+    "bandit-baselines": Verb("bandit_baselines", "bandit reference policies (Thompson, UCB1, oracle) beside agents"),
+    "demo": Verb("core_demo", "a few-second demo of a plastic core (pattern completion)"),
+    "bench trainer": Verb("benchmark", "A2C training speed and memory of every core on the maze"),
+    "bench core": Verb("benchmark_core", "forward+backward speed and memory of every core"),
+    "bench envs": Verb("benchmark_envs", "env transitions per second: single, Sync and native vector"),
+    "bench sb3": Verb("benchmark_vs_sb3", "our trainer's speed next to sb3-contrib RecurrentPPO"),
+    "bench threads": Verb("benchmark_threads", "thread counts on a loaded machine"),
+    "frames": Verb("render_env_frames", "the envs' example frames as PNG files (the pictures of the docs)"),
+    "plot-reconstruction": Verb("plot_reconstruction", "restored image halves of reconstruction runs"),
 }
 
 # the console scripts before `plastic`: kept for one version, each runs its verb after a note on stderr
@@ -99,7 +99,7 @@ def program_name(name: str) -> Iterator[None]:
 
 def run_verb(name: str, argv: Sequence[str]) -> int:
     """Run the verb ``name`` with the arguments ``argv``; its exit status."""
-    module = importlib.import_module(VERBS[name].module)
+    module = importlib.import_module(f"agents.cli.{VERBS[name].module}")
     with program_name(f"plastic {name}"):
         status = module.main(list(argv))
     return 0 if status is None else int(status)

@@ -68,7 +68,7 @@ def test_a_legacy_alias_says_it_is_deprecated_then_runs(monkeypatch, capsys):
 
 @pytest.mark.parametrize("verb", sorted(plastic.VERBS))
 def test_every_verb_has_a_checkout_wrapper(verb):
-    module_name = plastic.VERBS[verb].module
+    module_name = f"agents.cli.{plastic.VERBS[verb].module}"
     importlib.import_module(module_name)
     wrappers = [p for p in (ROOT / "scripts").glob("*.py") if f"from {module_name} import main" in p.read_text()]
     assert len(wrappers) == 1, f"{verb}: no scripts/*.py wrapper imports {module_name}"
