@@ -1,4 +1,4 @@
-"""Named training settings: the papers' exact settings and ours, in one table (``plastic-train --preset NAME``).
+"""Named training settings: the papers' exact settings and ours, in one table (``plastic train --preset NAME``).
 
 A preset fixes an env (id and kwargs), the A2C settings (batch, optimizer, regulariser, burn-in, ...) and, per
 core, the network (hidden size and core kwargs such as the rule, eta's initial value and the weight init).
@@ -175,7 +175,7 @@ def default_preset(env_id: str) -> Preset:
 
 def load_preset_file(path: str | Path) -> Preset:
     """A preset from a TOML or JSON file with the fields of :class:`Preset` (``name``, ``source``, ``env_id``,
-    ``settings``, ``cores``, ``iterations``); ``plastic-sweep --search`` writes its best configuration as one."""
+    ``settings``, ``cores``, ``iterations``); ``plastic sweep --search`` writes its best configuration as one."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -193,7 +193,7 @@ def load_preset_file(path: str | Path) -> Preset:
 
 
 def preset_table() -> str:
-    """One line per preset: name, env, budget, source (``plastic-train --list-presets``)."""
+    """One line per preset: name, env, budget, source (``plastic train --list-presets``)."""
     width = max(map(len, PRESETS))
     lines = []
     for preset in PRESETS.values():

@@ -1,6 +1,6 @@
 """Write example frames of the RL envs as PNG files (for the README).
 
-    python scripts/render_env_frames.py [--out-dir docs]
+    plastic frames [--out-dir docs]
 
 docs/maze.png: the Plastic/Maze-v0 rgb_array frame at the moment an agent that knows the reward cell collects
 its second reward (the reward cell turns green, the agent has been teleported). docs/maze_path.png: the path of
