@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,14 @@ setup: $(STAMP)
 DEMO_RUN := runs/demo-maze
 demo: $(STAMP)
 	@if [ -f $(DEMO_RUN)/config.json ]; then \
-		SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic-train --out $(DEMO_RUN) --resume; \
+		SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic train --out $(DEMO_RUN) --resume; \
 	else \
-		SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic-train --env Plastic/Maze-v0 --env-kwargs '{"size": 9, "episode_length": 100}' \
+		SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic train --env Plastic/Maze-v0 --env-kwargs '{"size": 9, "episode_length": 100}' \
 			--core modulated --hidden 32 --lr 1e-3 --episodes 30000 --seed 0 --out $(DEMO_RUN); \
 	fi
-	SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic-evaluate $(DEMO_RUN) --episodes 300
-	SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic-render $(DEMO_RUN) --out $(DEMO_RUN)/episode.gif
-	$(VENV)/bin/plastic-plot $(DEMO_RUN) --out $(DEMO_RUN)/curve.png
+	SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic evaluate $(DEMO_RUN) --episodes 300
+	SDL_VIDEODRIVER=dummy $(VENV)/bin/plastic render $(DEMO_RUN) --out $(DEMO_RUN)/episode.gif
+	$(VENV)/bin/plastic plot $(DEMO_RUN) --out $(DEMO_RUN)/curve.png
 	@echo "Wrote $(DEMO_RUN)/episode.gif and $(DEMO_RUN)/curve.png (TensorBoard: tensorboard --logdir runs)"
 
 test: $(STAMP)
@@ -38,5 +38,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: warnings and broken links are errors.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

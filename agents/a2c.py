@@ -324,7 +324,7 @@ def train(
     on_row: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``config`` in run directory ``out`` (new, or continued with ``resume``); returns the logged rows.
-    ``on_row`` is called with each metrics row as it is logged (plastic-sweep --search reports them to Ray Tune)."""
+    ``on_row`` is called with each metrics row as it is logged (plastic sweep --search reports them to Ray Tune)."""
     trainer = A2CTrainer(config)  # bad env/core errors before anything is written
     try:
         run = RunDir.open(out, config.to_dict(), RESUMABLE_FIELDS, resume)

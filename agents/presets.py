@@ -1,4 +1,4 @@
-"""Named training settings: the papers' exact settings and ours, in one table (``plastic-train --preset NAME``).
+"""Named training settings: the papers' exact settings and ours, in one table (``plastic train --preset NAME``).
 
 A preset fixes an env (id and kwargs), the A2C settings (batch, optimizer, regulariser, burn-in, ...) and, per
 core, the network (hidden size and core kwargs such as the rule, eta's initial value and the weight init).
@@ -164,7 +164,7 @@ FALLBACK_PRESET = "maze"
 def get_preset(name: str) -> Preset:
     """The preset called ``name`` (a ``ValueError`` listing the known ones otherwise)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)} (plastic-train --list-presets)")
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)} (plastic train --list-presets)")
     return PRESETS[name]
 
 
@@ -175,7 +175,7 @@ def default_preset(env_id: str) -> Preset:
 
 def load_preset_file(path: str | Path) -> Preset:
     """A preset from a TOML or JSON file with the fields of :class:`Preset` (``name``, ``source``, ``env_id``,
-    ``settings``, ``cores``, ``iterations``); ``plastic-sweep --search`` writes its best configuration as one."""
+    ``settings``, ``cores``, ``iterations``); ``plastic sweep --search`` writes its best configuration as one."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -193,7 +193,7 @@ def load_preset_file(path: str | Path) -> Preset:
 
 
 def preset_table() -> str:
-    """One line per preset: name, env, budget, source (``plastic-train --list-presets``)."""
+    """One line per preset: name, env, budget, source (``plastic train --list-presets``)."""
     width = max(map(len, PRESETS))
     lines = []
     for preset in PRESETS.values():

@@ -1,6 +1,6 @@
-"""`plastic-benchmark` from a checkout: the code is agents/cli/benchmark.py.
+"""`plastic bench trainer` from a checkout: the code is agents/cli/benchmark.py.
 
-Installed, the same tool is `plastic-benchmark` or `python -m agents.cli.benchmark`.
+Installed, the same tool is `plastic bench trainer` or `python -m agents.cli.benchmark`.
 """
 
 from agents.cli.benchmark import main

@@ -1,6 +1,6 @@
-"""`plastic-benchmark-core` from a checkout: the code is agents/cli/benchmark_core.py.
+"""`plastic bench core` from a checkout: the code is agents/cli/benchmark_core.py.
 
-Installed, the same tool is `plastic-benchmark-core` or `python -m agents.cli.benchmark_core`.
+Installed, the same tool is `plastic bench core` or `python -m agents.cli.benchmark_core`.
 """
 
 from agents.cli.benchmark_core import main

@@ -1,6 +1,6 @@
-"""`plastic-benchmark-envs` from a checkout: the code is agents/cli/benchmark_envs.py.
+"""`plastic bench envs` from a checkout: the code is agents/cli/benchmark_envs.py.
 
-Installed, the same tool is `plastic-benchmark-envs` or `python -m agents.cli.benchmark_envs`.
+Installed, the same tool is `plastic bench envs` or `python -m agents.cli.benchmark_envs`.
 """
 
 from agents.cli.benchmark_envs import main

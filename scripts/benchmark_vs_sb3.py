@@ -1,6 +1,6 @@
-"""`plastic-benchmark-sb3` from a checkout: the code is agents/cli/benchmark_vs_sb3.py.
+"""`plastic bench sb3` from a checkout: the code is agents/cli/benchmark_vs_sb3.py.
 
-Installed, the same tool is `plastic-benchmark-sb3` or `python -m agents.cli.benchmark_vs_sb3`.
+Installed, the same tool is `plastic bench sb3` or `python -m agents.cli.benchmark_vs_sb3`.
 """
 
 from agents.cli.benchmark_vs_sb3 import main

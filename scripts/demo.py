@@ -1,6 +1,6 @@
-"""`plastic-demo` from a checkout: the code is agents/cli/core_demo.py.
+"""`plastic demo` from a checkout: the code is agents/cli/core_demo.py.
 
-Installed, the same tool is `plastic-demo` or `python -m agents.cli.core_demo`.
+Installed, the same tool is `plastic demo` or `python -m agents.cli.core_demo`.
 """
 
 from agents.cli.core_demo import main

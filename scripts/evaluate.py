@@ -1,6 +1,6 @@
-"""`plastic-evaluate` from a checkout: the code is agents/cli/evaluate.py.
+"""`plastic evaluate` from a checkout: the code is agents/cli/evaluate.py.
 
-Installed, the same tool is `plastic-evaluate` or `python -m agents.cli.evaluate`.
+Installed, the same tool is `plastic evaluate` or `python -m agents.cli.evaluate`.
 """
 
 from agents.cli.evaluate import main

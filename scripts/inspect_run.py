@@ -1,6 +1,6 @@
-"""`plastic-inspect` from a checkout: the code is agents/cli/inspect_run.py.
+"""`plastic inspect` from a checkout: the code is agents/cli/inspect_run.py.
 
-Installed, the same tool is `plastic-inspect` or `python -m agents.cli.inspect_run`.
+Installed, the same tool is `plastic inspect` or `python -m agents.cli.inspect_run`.
 """
 
 from agents.cli.inspect_run import main

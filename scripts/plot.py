@@ -1,6 +1,6 @@
-"""`plastic-plot` from a checkout: the code is agents/cli/plot.py.
+"""`plastic plot` from a checkout: the code is agents/cli/plot.py.
 
-Installed, the same tool is `plastic-plot` or `python -m agents.cli.plot`.
+Installed, the same tool is `plastic plot` or `python -m agents.cli.plot`.
 """
 
 from agents.cli.plot import main

@@ -1,6 +1,6 @@
-"""`plastic-render-frames` from a checkout: the code is agents/cli/render_env_frames.py.
+"""`plastic frames` from a checkout: the code is agents/cli/render_env_frames.py.
 
-Installed, the same tool is `plastic-render-frames` or `python -m agents.cli.render_env_frames`.
+Installed, the same tool is `plastic frames` or `python -m agents.cli.render_env_frames`.
 """
 
 from agents.cli.render_env_frames import main

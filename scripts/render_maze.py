@@ -1,6 +1,6 @@
-"""`plastic-render` from a checkout: the code is agents/cli/render.py.
+"""`plastic render` from a checkout: the code is agents/cli/render.py.
 
-Installed, the same tool is `plastic-render` or `python -m agents.cli.render`.
+Installed, the same tool is `plastic render` or `python -m agents.cli.render`.
 """
 
 from agents.cli.render import main

@@ -1,6 +1,6 @@
-"""`plastic-reproduce-rl` from a checkout: the code is agents/cli/reproduce_rl.py.
+"""`plastic reproduce rl` from a checkout: the code is agents/cli/reproduce_rl.py.
 
-Installed, the same tool is `plastic-reproduce-rl` or `python -m agents.cli.reproduce_rl`.
+Installed, the same tool is `plastic reproduce rl` or `python -m agents.cli.reproduce_rl`.
 """
 
 from agents.cli.reproduce_rl import main

@@ -1,6 +1,6 @@
-"""`plastic-sweep` from a checkout: the code is agents/cli/sweep.py.
+"""`plastic sweep` from a checkout: the code is agents/cli/sweep.py.
 
-Installed, the same tool is `plastic-sweep` or `python -m agents.cli.sweep`.
+Installed, the same tool is `plastic sweep` or `python -m agents.cli.sweep`.
 """
 
 from agents.cli.sweep import main

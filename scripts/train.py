@@ -1,6 +1,6 @@
-"""`plastic-train` from a checkout: the code is agents/cli/train.py.
+"""`plastic train` from a checkout: the code is agents/cli/train.py.
 
-Installed, the same tool is `plastic-train` or `python -m agents.cli.train`.
+Installed, the same tool is `plastic train` or `python -m agents.cli.train`.
 """
 
 from agents.cli.train import main

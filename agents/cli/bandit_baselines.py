@@ -1,7 +1,7 @@
 """Reference bandit policies and trained agents on the same reversal-bandit episodes: reward and regret per episode.
 
-    python scripts/bandit_baselines.py                                   # the reference policies only
-    python scripts/bandit_baselines.py runs/reproduce/bandit/*-s* --episodes 3000 --out results/bandit_eval.md
+    plastic bandit-baselines                                   # the reference policies only
+    plastic bandit-baselines runs/reproduce/bandit/*-s* --episodes 3000 --out results/bandit_eval.md
 
 Every policy plays the same ``--episodes`` episodes: a ``ReversalBanditVectorEnv`` of ``--num-envs`` episodes
 reset with ``--seed`` once and then continued (the episode draws do not depend on the actions, so every policy

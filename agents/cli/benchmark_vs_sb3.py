@@ -1,7 +1,7 @@
 """Training throughput of our A2C trainer next to sb3-contrib RecurrentPPO (LSTM, 256 units), in one run.
 
-    python scripts/benchmark_vs_sb3.py                                  # cue-reward and maze, ~20 s per row
-    python scripts/benchmark_vs_sb3.py --envs Plastic/Maze-v0 --seconds 10 --json runs/vs_sb3.json
+    plastic bench sb3                                  # cue-reward and maze, ~20 s per row
+    plastic bench sb3 --envs Plastic/Maze-v0 --seconds 10 --json runs/vs_sb3.json
 
 Each row trains for about ``--seconds`` of wall time (after one untimed warm-up unit) on the same env, with the
 same env settings, on the CPU with ``--threads`` torch threads, and reports env steps per second (every step of
@@ -13,6 +13,8 @@ every parallel episode counts), training included:
 * ``sb3 RecurrentPPO``: ``model.learn`` one rollout at a time (n_steps x n_envs env steps, then its PPO epochs) on
   SB3's ``make_vec_env`` with ``--n-envs`` envs (8), ``MlpLstmPolicy`` with ``lstm_hidden_size=256``, SB3's defaults
   otherwise except the env's discount (as scripts/compare_sb3.py builds it).
+
+The measurements are ``agents.benchmarks.sb3.measure_ours`` and ``measure_sb3``.
 """
 
 from __future__ import annotations
@@ -21,69 +23,12 @@ import argparse
 import json
 import platform
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
 import torch
 
-import envs  # noqa: F401  (registers the Plastic/... ids)
-from agents.a2c import A2CTrainer
-from agents.config import env_defaults, make_config
-
-ENVS = ("Plastic/CueReward-v0", "Plastic/Maze-v0")
-OUR_CORES = ("retroactive", "rnn")
-SB3_NAME = "sb3 RecurrentPPO (LSTM 256)"
-
-
-def time_units(unit: Callable[[], int], seconds: float) -> tuple[int, float]:
-    """Run ``unit`` (returns the env steps it took) once untimed, then until ``seconds`` pass: (steps, elapsed)."""
-    unit()
-    steps, start = 0, time.perf_counter()
-    while True:
-        steps += unit()
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return steps, elapsed
-
-
-def measure_ours(env_id: str, core: str, seconds: float) -> dict:
-    """Env steps per second of ``A2CTrainer.train_iteration`` (B episodes in lock-step, training included)."""
-    config = make_config(env_id, core, episodes=10**9, seed=0)
-    trainer = A2CTrainer(config)
-    iteration = 0
-
-    def unit() -> int:
-        nonlocal iteration
-        row = trainer.train_iteration(iteration)
-        iteration += 1
-        return config.batch * int(row["episode_length"])
-
-    steps, elapsed = time_units(unit, seconds)
-    return {"env": env_id, "trainer": f"ours {core} (B={config.batch}, N={config.hidden})", "env_steps": steps,
-            "seconds": elapsed, "env_steps_per_s": steps / elapsed}
-
-
-def measure_sb3(env_id: str, seconds: float, n_envs: int) -> dict:
-    """Env steps per second of RecurrentPPO ``learn``, one rollout (n_steps x n_envs steps + its update) per unit."""
-    from sb3_contrib import RecurrentPPO
-    from stable_baselines3.common.env_util import make_vec_env
-
-    vec_env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    model = RecurrentPPO("MlpLstmPolicy", vec_env, policy_kwargs={"lstm_hidden_size": 256},
-                         gamma=env_defaults(env_id)["gamma"], seed=0, device="cpu", verbose=0)
-    rollout = model.n_steps * n_envs
-
-    def unit() -> int:
-        before = model.num_timesteps
-        model.learn(total_timesteps=rollout, reset_num_timesteps=False)
-        return model.num_timesteps - before
-
-    steps, elapsed = time_units(unit, seconds)
-    vec_env.close()
-    return {"env": env_id, "trainer": f"{SB3_NAME}, {n_envs} envs", "env_steps": steps, "seconds": elapsed,
-            "env_steps_per_s": steps / elapsed}
+from agents.benchmarks.sb3 import ENVS, OUR_CORES, measure_ours, measure_sb3
 
 
 def format_row(result: dict) -> str:

@@ -8,8 +8,8 @@ core by backpropagation through the episode, prints the loss as it falls with th
 trace and the learned plasticity parameters, then switches plasticity off (alpha = 0) in the trained network to
 show that the memory lives in the traces.
 
-    python scripts/demo.py                       # plastic core (decay rule), 400 updates, a few seconds
-    python scripts/demo.py --core retroactive --baseline rnn
+    plastic demo                       # plastic core (decay rule), 400 updates, a few seconds
+    plastic demo --core retroactive --baseline rnn
 """
 
 from __future__ import annotations

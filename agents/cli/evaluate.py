@@ -1,9 +1,9 @@
 """Play N episodes with a trained agent's frozen weights and report the mean reward per episode with a 95% CI.
 
-    python scripts/evaluate.py runs/maze-retro --episodes 300
-    python scripts/evaluate.py runs/maze-retro --episodes 300 --json
-    python scripts/evaluate.py runs/maze-retro --random          # the random policy on the run's env
-    python scripts/evaluate.py --random --env Plastic/ReversalBandit-v0
+    plastic evaluate runs/maze-retro --episodes 300
+    plastic evaluate runs/maze-retro --episodes 300 --json
+    plastic evaluate runs/maze-retro --random          # the random policy on the run's env
+    plastic evaluate --random --env Plastic/ReversalBandit-v0
 
 Weights do not change (torch.no_grad); the plastic traces still do: that is how these agents learn within an
 episode. Evaluation episodes are drawn apart from the training ones.

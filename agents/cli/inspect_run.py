@@ -1,7 +1,7 @@
 """What a trained plastic network does within an episode (agents/inspection.py draws it).
 
-    plastic-inspect runs/maze-modulated                 # figures in runs/maze-modulated/inspect/
-    plastic-inspect RUN --episodes 300 --out figs/run1  # more episodes for the event-triggered average
+    plastic inspect runs/maze-modulated                 # figures in runs/maze-modulated/inspect/
+    plastic inspect RUN --episodes 300 --out figs/run1  # more episodes for the event-triggered average
 
 Plays fresh episodes with the run's last checkpoint, weights frozen (the Hebbian traces still change), and writes:
 
@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-PROG = "plastic-inspect"
+PROG = "plastic inspect"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="a trained A2C run directory with a plastic core (plastic, modulated, retroactive)")
     p.add_argument("--out", help="folder for the figures (default RUN/inspect)")
     p.add_argument("--episodes", type=int, default=100, help="fresh episodes to play, one batch (default 100)")

@@ -1,7 +1,7 @@
 """Plot restored image halves of trained ImageReconstruction runs (Miconi et al. 2018, natural images).
 
-    python scripts/plot_reconstruction.py RUN_DIR [RUN_DIR ...] --out results/supervised_2018_images.png
-    python scripts/plot_reconstruction.py runs/plastic runs/lstm --labels plastic LSTM --images 4 --seed 3
+    plastic plot-reconstruction RUN_DIR [RUN_DIR ...] --out results/supervised_2018_images.png
+    plastic plot-reconstruction runs/plastic runs/lstm --labels plastic LSTM --images 4 --seed 3
 
 Every run sees the same ``--images`` test episodes (held-out images, ``split="test"``, drawn with ``--seed``).
 One row per episode: the probe shown at the last step (the image with its top or bottom half zeroed), the

@@ -1,8 +1,8 @@
 """Play one maze episode with a trained agent (or a random policy) and write it as a GIF / MP4, or show it live.
 
-    python scripts/render_maze.py runs/maze-retro --out maze.gif
-    python scripts/render_maze.py runs/maze-retro --human
-    python scripts/render_maze.py --random --env-kwargs '{"size": 9}' --out random.gif
+    plastic render runs/maze-retro --out maze.gif
+    plastic render runs/maze-retro --human
+    plastic render --random --env-kwargs '{"size": 9}' --out random.gif
 
 Each frame shows the maze, the (hidden) reward cell, the agent's path so far (light = early, dark = late; teleports
 are not joined) and every cell where a reward was collected, ringed with its count. MP4 goes through

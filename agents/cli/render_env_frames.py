@@ -1,6 +1,6 @@
 """Write example frames of the RL envs as PNG files (for the README).
 
-    python scripts/render_env_frames.py [--out-dir docs]
+    plastic frames [--out-dir docs]
 
 docs/maze.png: the Plastic/Maze-v0 rgb_array frame at the moment an agent that knows the reward cell collects
 its second reward (the reward cell turns green, the agent has been teleported). docs/maze_path.png: the path of
@@ -72,6 +72,11 @@ def maze_frames(out_dir: Path, seed: int) -> list[Path]:
     return [frame_path, overlay_path]
 
 
+def frame_name(env_id: str) -> str:
+    """The file stem of an env's frame: Plastic/CueReward-v0 -> cue_reward (docs/cue_reward.png)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", env_id.split("/")[1].split("-")[0]).lower()
+
+
 def other_frames(out_dir: Path, seed: int) -> list[Path]:
     written = []
     for env_id in envs.RL_ENV_IDS:
@@ -86,8 +91,7 @@ def other_frames(out_dir: Path, seed: int) -> list[Path]:
         truncated = False
         while not truncated:  # a whole episode: these frames show the episode so far
             truncated = env.step(env.action_space.sample())[3]
-        name = re.sub(r"(?<!^)(?=[A-Z])", "_", env_id.split("/")[1].split("-")[0]).lower()  # CueReward -> cue_reward
-        path = out_dir / f"{name}.png"
+        path = out_dir / f"{frame_name(env_id)}.png"
         iio.imwrite(path, env.render())
         written.append(path)
     return written

@@ -1,12 +1,12 @@
 """Reproduce an RL benchmark: a grid of env x core x seed trained at one budget, then its figure and table.
 
-    python scripts/reproduce_rl.py --name cue --env Plastic/CueReward-v0 --cores rnn plastic modulated retroactive \\
+    plastic reproduce rl --name cue --env Plastic/CueReward-v0 --cores rnn plastic modulated retroactive \\
         --hidden 50 --lr 1e-3 --episodes 24000 --seeds 0 1 2 -j 2
-    python scripts/reproduce_rl.py --name maze9 --env Plastic/Maze-v0 --env-kwargs '{"size": 9}' \\
+    plastic reproduce rl --name maze9 --env Plastic/Maze-v0 --env-kwargs '{"size": 9}' \\
         --cores rnn=45 plastic=33 modulated=32 retroactive=32 --episodes 15000 -j 2 --sb3 recurrent-ppo
 
-A front-end of plastic-sweep's runner (agents/sweep): each run is a Ray task on a local Ray cluster of ``-j`` CPUs
-(or the cluster at ``--address``) that runs plastic-train (or plastic-compare-sb3 for ``--sb3``) with one torch
+A front-end of plastic sweep's runner (agents/sweep): each run is a Ray task on a local Ray cluster of ``-j`` CPUs
+(or the cluster at ``--address``) that runs plastic train (or plastic compare-sb3 for ``--sb3``) with one torch
 thread in ``<runs-root>/<name>/<core>-s<seed>``, its output in ``<runs-root>/<name>/logs/``. A finished run (its
 checkpoint holds all its iterations) is skipped, an unfinished one is resumed with ``--resume``, so the command can
 be re-run after an interruption, with more seeds, or with a larger ``--episodes`` (finished runs are extended).
@@ -14,7 +14,7 @@ Then plot.py draws the learning curves (by episodes and by wall time) and ``resu
 (agents/sweep/report.py): per core, the parameter count, the final reward per episode of each seed (mean of the
 last 10% of its training batches), its median [IQR] and mean with a 95% t interval over seeds, an evaluation with
 frozen weights on fresh episodes (``--eval-episodes``), the wall time and, with ``--reach``, the wall time and
-episodes at which each run's smoothed curve first reached that level. plastic-sweep does the same from a sweep
+episodes at which each run's smoothed curve first reached that level. plastic sweep does the same from a sweep
 file or flags (and Ray Tune searches); this command keeps the old flags and the results/ layout.
 """
 
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def sweep_of(args: argparse.Namespace) -> Sweep:
-    """The grid of the A2C runs as a plastic-sweep :class:`Sweep`."""
+    """The grid of the A2C runs as a plastic sweep :class:`Sweep`."""
     settings = {key: value for key, value in (("batch", args.batch), ("lr", args.lr), ("entropy", args.entropy),
                                               ("clip", args.clip)) if value is not None}
     if args.env_kwargs is not None:

@@ -1,10 +1,10 @@
 """Reproduce the supervised results of the 2016, 2018 and 2020 papers at a configurable budget, over seeds.
 
-    python scripts/reproduce_supervised.py --tasks 2016 --seeds 5 --out results/supervised_2016.md
-    python scripts/reproduce_supervised.py --tasks memory-plastic memory-lstm --seeds 3 --budget 0.5
-    python scripts/reproduce_supervised.py --list
+    plastic reproduce supervised --tasks 2016 --seeds 5 --out results/supervised_2016.md
+    plastic reproduce supervised --tasks memory-plastic memory-lstm --seeds 3 --budget 0.5
+    plastic reproduce supervised --list
 
-Each task is trained from scratch once per seed (seeds 0..n-1) by ``plastic-train-supervised``, every (task, seed)
+Each task is trained from scratch once per seed (seeds 0..n-1) by ``plastic train-supervised``, every (task, seed)
 one run of the sweep runner (``agents.sweep.runner``: a Ray task on a local cluster of ``-j`` CPUs, or on the
 cluster at ``--address``; finished runs are skipped, unfinished ones resumed), then scored here on
 ``--eval-episodes`` fresh episodes with frozen weights (held-out classes / images where the task has them). The
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(results, args.eval_episodes)
     print(text)
     if args.out:
-        command = " ".join(["python scripts/reproduce_supervised.py", *(argv if argv is not None else sys.argv[1:])])
+        command = " ".join(["plastic reproduce supervised", *(argv if argv is not None else sys.argv[1:])])
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(f"<!-- {command} -->\n{text}")
     return 0

@@ -80,7 +80,7 @@ def run_settings(args: argparse.Namespace, fields: Mapping[str, str], required: 
 
 
 def resume_hint(out: str) -> str:
-    return f"continue with: plastic-train --out {out} --resume"
+    return f"continue with: plastic train --out {out} --resume"
 
 
 def run_guarded(prog: str, out: str, job: Callable[[], int]) -> int:

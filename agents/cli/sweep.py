@@ -52,7 +52,7 @@ def shipped_sweeps() -> dict[str, Path]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep", nargs="?", help="a sweep file (TOML) or the name of a shipped one: "
                    + ", ".join(sorted(shipped_sweeps())))
     p.add_argument("--out", required=True, help="sweep folder: one run directory per run, logs/, report.md")
@@ -103,9 +103,10 @@ def add_report_arguments(p: argparse.ArgumentParser | Any) -> None:
 
 
 def parse_report_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=f"{PROG} report", description="The table and figures of a sweep folder: "
-                                "report.md, curves.png, curves_wall.png, runs.json in DIR, and for A2C runs the "
-                                "papers' figure and statistics: paper_figure.png, statistics.md, statistics.json.")
+    p = argparse.ArgumentParser(prog=f"{Path(sys.argv[0]).name} report",
+                                description="The table and figures of a sweep folder: report.md, curves.png, "
+                                "curves_wall.png, runs.json in DIR, and for A2C runs the papers' figure and "
+                                "statistics: paper_figure.png, statistics.md, statistics.json.")
     p.add_argument("folder", metavar="DIR", help="sweep folder")
     add_report_arguments(p)
     return p.parse_args(argv)
@@ -213,7 +214,7 @@ def run_search(args: argparse.Namespace, sweep: Any, out: Path, command: str) ->
     for core, info in found["best"].items():
         print(f"best {core}: {args.metric} {info['metric']:.4f} at iteration {info['iteration']} "
               f"({info['trials']} trials): {info['config']} ({info['run']})")
-    print(f"wrote {found['preset']}: plastic-train --preset-file {found['preset']} --core CORE --out RUN")
+    print(f"wrote {found['preset']}: plastic train --preset-file {found['preset']} --core CORE --out RUN")
     return 0 if not found["errors"] else 1
 
 

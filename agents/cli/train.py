@@ -2,19 +2,19 @@
 supervised Plastic/ task (the supervised ids go to the supervised trainer, with its --model, --model-kwargs,
 --data and --eval-episodes options).
 
-    plastic-train --env Plastic/Maze-v0 --core retroactive --hidden 100 --episodes 3000 --batch 30 \\
+    plastic train --env Plastic/Maze-v0 --core retroactive --hidden 100 --episodes 3000 --batch 30 \\
         --seed 0 --out runs/maze-retro
-    plastic-train --preset backpropamine2019-maze --core retroactive --iterations 2000 --out runs/bp-retro
-    plastic-train --out runs/maze-retro --resume                  # continue a stopped or killed run
-    plastic-train --out runs/maze-retro --resume --episodes 6000  # ... or extend a finished one
-    plastic-train --list-presets
+    plastic train --preset backpropamine2019-maze --core retroactive --iterations 2000 --out runs/bp-retro
+    plastic train --out runs/maze-retro --resume                  # continue a stopped or killed run
+    plastic train --out runs/maze-retro --resume --episodes 6000  # ... or extend a finished one
+    plastic train --list-presets
 
 Settings left out come from --preset (the papers' exact settings by name) or else from the env's default preset
 (agents/presets.py). The run directory gets config.json, run.json, metrics.csv (one row per iteration of --batch
 episodes), TensorBoard logs in tb/ and checkpoint.pt. Ctrl-C or SIGTERM finishes the iteration, writes a
 checkpoint and exits; --resume continues exactly.
 
-    plastic-train --env Plastic/PatternCompletion-v0 --episodes 32000 --out runs/completion
+    plastic train --env Plastic/PatternCompletion-v0 --episodes 32000 --out runs/completion
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a2c = p.add_argument_group("A2C agents (RL envs)")
     a2c.add_argument("--preset", help="named settings, e.g. backpropamine2019-maze (see --list-presets); flags "
                      "override it")
-    a2c.add_argument("--preset-file", help="a preset from a TOML/JSON file (as plastic-sweep --search writes)")
+    a2c.add_argument("--preset-file", help="a preset from a TOML/JSON file (as plastic sweep --search writes)")
     a2c.add_argument("--iterations", type=int, help="budget in iterations of --batch episodes (instead of "
                      "--episodes)")
     a2c.add_argument("--core", help="rnn, lstm, plastic, modulated, retroactive, ...")
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if given or args.eval_episodes:
         given += ["--eval-episodes"] if args.eval_episodes else []
         print(f"{PROG}: error: {', '.join(given)} apply to the supervised tasks only; an RL agent picks its core "
-              "with --core (evaluate it with plastic-evaluate)", file=sys.stderr)
+              "with --core (evaluate it with plastic evaluate)", file=sys.stderr)
         return 2
     import torch
 

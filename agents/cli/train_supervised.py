@@ -1,11 +1,11 @@
 """Meta-train a plastic network (or a baseline) on a supervised Plastic/ task by backpropagation through episodes.
 
-    python scripts/train_supervised.py --env Plastic/PatternCompletion-v0 --episodes 32000 --out runs/completion
-    python scripts/train_supervised.py --env Plastic/ReversalAssociation-v0 --model plastic --lr 0.1 \\
+    plastic train-supervised --env Plastic/PatternCompletion-v0 --episodes 32000 --out runs/completion
+    plastic train-supervised --env Plastic/ReversalAssociation-v0 --model plastic --lr 0.1 \\
         --episodes 64000 --model-kwargs '{"nonnegative_alpha": true}' --out runs/reversal-pos
-    python scripts/train_supervised.py --env Plastic/OmniglotOneShot-v0 --data ~/omniglot/images_background.zip \\
+    plastic train-supervised --env Plastic/OmniglotOneShot-v0 --data ~/omniglot/images_background.zip \\
         --episodes 100000 --out runs/omniglot
-    python scripts/train_supervised.py --out runs/completion --resume --episodes 64000   # continue / extend
+    plastic train-supervised --out runs/completion --resume --episodes 64000   # continue / extend
 
 Settings left out take the env's defaults (agents/supervised.py SUPERVISED_DEFAULTS; the model defaults to the
 task's plastic network, see agents/supervised_models.py). The run directory gets config.json, metrics.csv (one row
@@ -69,7 +69,7 @@ def build_config(args: argparse.Namespace) -> SupervisedConfig:
 def run(args: argparse.Namespace) -> int:
     """Train (and optionally evaluate) as ``args`` say; returns the exit status (0 ok, 1 diverged, 2 bad input).
 
-    plastic-train calls this with its own parsed arguments for supervised env ids.
+    plastic train calls this with its own parsed arguments for supervised env ids.
     """
     import torch
 

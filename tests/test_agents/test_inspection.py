@@ -1,4 +1,4 @@
-"""plastic-inspect (agents.inspection): recording episodes, the task's events, the event-triggered average."""
+"""plastic inspect (agents.inspection): recording episodes, the task's events, the event-triggered average."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def test_signal_checkpoints_the_iteration_and_resume_gives_the_uninterrupted_met
     proc.send_signal(getattr(signal, signal_name))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + getattr(signal, signal_name), err
-    assert f"stopped by {signal_name} after iteration" in err and f"plastic-train --out {out} --resume" in err
+    assert f"stopped by {signal_name} after iteration" in err and f"plastic train --out {out} --resume" in err
     logged = len(metric_rows(out))
     assert 5 <= logged < 150
     assert load_checkpoint(out / "checkpoint.pt")["iteration"] == logged  # nothing logged is lost

@@ -294,7 +294,7 @@ def test_reproduce_script_prints_and_writes_a_table(tmp_path, capsys):
     assert script.main(["--tasks", "completion", "--seeds", "2", "--budget", "0.05", "--eval-episodes", "64",
                         "--out", str(table), "--runs", str(tmp_path / "runs")]) == 0
     comment, text = table.read_text().split("\n", 1)
-    assert comment.startswith("<!-- python scripts/reproduce_supervised.py --tasks completion")
+    assert comment.startswith("<!-- plastic reproduce supervised --tasks completion")
     assert text in capsys.readouterr().out
     lines = [line for line in text.splitlines() if line.startswith("| pattern completion")]
     assert [line.split(" | ")[2] for line in lines] == ["loss", "bit_error"]

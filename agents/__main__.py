@@ -1,0 +1,7 @@
+"""``python -m agents <verb>``: the ``plastic`` command (agents/cli/plastic.py)."""
+
+import sys
+
+from agents.cli.plastic import main
+
+sys.exit(main())
