@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
 
+def command_module(command: str) -> str:
+    """The module of a console script's command: agents.cli.launch:NAME runs agents.cli.NAME's main."""
+    module_name, _, function = SCRIPTS[command].partition(":")
+    return f"agents.cli.{function}" if module_name == "agents.cli.launch" else module_name
+
+
 @pytest.mark.parametrize("command", sorted(SCRIPTS))
 def test_console_script_main_prints_its_help(command, capsys):
     module_name, _, function = SCRIPTS[command].partition(":")
@@ -26,7 +32,7 @@ def test_console_script_main_prints_its_help(command, capsys):
 
 @pytest.mark.parametrize("command", sorted(SCRIPTS))
 def test_every_console_script_has_a_checkout_wrapper(command):
-    module_name = SCRIPTS[command].partition(":")[0]
+    module_name = command_module(command)
     wrappers = [p for p in (ROOT / "scripts").glob("*.py") if f"from {module_name} import main" in p.read_text()]
     assert len(wrappers) == 1, f"{command}: no scripts/*.py wrapper imports {module_name}"
     assert "sys.path" not in wrappers[0].read_text()
@@ -40,3 +46,10 @@ def test_installed_console_script_runs_from_another_directory(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "backpropamine2019-maze" in done.stdout
+
+
+@pytest.mark.parametrize("command", sorted(SCRIPTS))
+def test_every_console_script_goes_through_the_launcher(command):
+    """The launcher runs before torch is imported: an early Ctrl-C gives one line (see test_sweep_safety.py)."""
+    assert SCRIPTS[command].startswith("agents.cli.launch:")
+    assert importlib.import_module(command_module(command)).main
