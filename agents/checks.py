@@ -15,16 +15,18 @@ import torch
 from agents.checkpoint import RunError
 
 MAX_BATCH = 100_000  # episodes per iteration: far beyond any setting of the papers, well before memory runs out
-MAX_CONFIG_DEPTH = 32  # nesting of config.json (deeper is damage, not settings)
+MAX_SEED = 2**32 - 1  # seeds feed numpy's and torch's generators; beyond this they overflow
 
 
-def check_integer(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    """``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum`` (and at most ``maximum``)."""
+def check_integer(name: str, value: Any, minimum: int, maximum: int | None = None,
+                  why: str = "larger sizes would not fit in memory") -> None:
+    """``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum`` (and at most ``maximum``;
+    ``why`` says why in the message)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum} (larger sizes would not fit in memory), got {value!r}")
+        raise ValueError(f"{name} must be at most {maximum} ({why}), got {value!r}")
 
 
 def check_device(value: Any, name: str = "device", available: bool = True) -> None:
@@ -49,34 +51,30 @@ def check_device(value: Any, name: str = "device", available: bool = True) -> No
         raise ValueError(f"{name} {value!r} is not supported here; use cpu, cuda or mps")
 
 
-def check_env_id_source(env_id: Any, where: str | os.PathLike, trusted: str | None = None) -> None:
-    """Refuse an env id read from a file (``where``) whose ``module:`` prefix would make gymnasium import a module
-    other than this package's ``envs``; ``trusted`` (the id given on the command line) is allowed as it is."""
-    if env_id is None or env_id == trusted:
+def check_env_id(env_id: Any, where: str | os.PathLike, trusted: str | None = None) -> None:
+    """The one check of an env id read from a file (``where``: a sweep file, a preset file, a config.json): it must
+    be a string registered in gymnasium's registry (the ``Plastic/`` ids, gymnasium's own, any id registered by code
+    already imported), optionally prefixed with this package's ``envs:``. Nothing is imported here, and a
+    ``module:Env`` id, which makes ``gym.make`` import ``module``, is refused unless it is ``trusted``: the id given
+    on the command line. :class:`RunError` (a ``ValueError``) of one line naming the file otherwise."""
+    if env_id is None or (trusted is not None and env_id == trusted):
         return
     if not isinstance(env_id, str):
-        raise RunError(f"{where} has env_id {env_id!r}, not a string; the run directory is damaged")
-    module = env_id.split(":", 1)[0] if ":" in env_id else None
-    if module is not None and module != "envs" and not module.startswith("envs."):
+        raise RunError(f"{where} has env_id {env_id!r}, not a string")
+    module, sep, name = env_id.partition(":")
+    if sep and module != "envs" and not module.startswith("envs."):
         raise RunError(
             f"{where} names env id {env_id!r}, whose prefix {module!r} is a Python module that gymnasium would "
-            f"import; a run directory's files never choose code to run. If you trust it, give --env {env_id!r} "
-            "on the command line"
+            f"import; a file never chooses code to run. If you trust it, give --env {env_id!r} on the command line"
         )
+    from gymnasium.envs.registration import registry
 
+    import envs  # noqa: F401  (registers the Plastic/ ids; our own package)
 
-def config_depth(value: Any) -> int:
-    """How deeply ``value`` nests lists and dicts (iteratively: no recursion limit)."""
-    depth, level = 0, [value]
-    while level:
-        containers = [v for v in level if isinstance(v, (list, dict))]
-        if not containers:
-            break
-        depth += 1
-        if depth > MAX_CONFIG_DEPTH:
-            return depth
-        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
-    return depth
+    if (name if sep else env_id) not in registry:
+        plastic = ", ".join(sorted(k for k in registry if k.startswith("Plastic/")))
+        raise RunError(f"{where} names env id {env_id!r}, which is not registered with gymnasium (registered here: "
+                       f"{plastic}, and gymnasium's own); an env of your own needs --env on the command line")
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

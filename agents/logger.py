@@ -274,11 +274,12 @@ def hparam_values(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_config(path: Path) -> dict[str, Any] | None:
+    from agents.files import read_settings_file
+
     try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_settings_file(path, "run config", fmt="json")
+    except ValueError:  # the run itself reads (and refuses) it too; hparams are optional
         return None
-    return config if isinstance(config, dict) else None
 
 
 def _close_quietly(writer: Any) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from importlib import metadata
 from pathlib import Path
 
 DISTRIBUTION = "plastic-meta-rl"
@@ -40,6 +39,8 @@ def check_sibling_package(name: str) -> None:
     if where is None:
         raise ImportError(f"{DISTRIBUTION}'s package {name!r} is missing next to {_HOME}; reinstall "
                           f"{DISTRIBUTION} (pip install --force-reinstall {DISTRIBUTION})")
+    from importlib import metadata  # only on this error path: `import agents` stays light
+
     others = [dist for dist in metadata.packages_distributions().get(name, []) if dist != DISTRIBUTION]
     why = (f"the installed distribution(s) {', '.join(sorted(set(others)))} also provide {name!r}" if others
            else "a folder or module of that name comes first on sys.path (often the current directory)")

@@ -20,8 +20,6 @@ otherwise. Differences we keep on purpose, in every preset:
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,23 +171,37 @@ def default_preset(env_id: str) -> Preset:
     return PRESETS[DEFAULT_PRESETS.get(env_id, FALLBACK_PRESET)]
 
 
-def load_preset_file(path: str | Path) -> Preset:
+PRESET_KEYS = ("name", "source", "env_id", "settings", "cores", "iterations")
+
+
+def load_preset_file(path: str | Path, trusted_env_id: str | None = None) -> Preset:
     """A preset from a TOML or JSON file with the fields of :class:`Preset` (``name``, ``source``, ``env_id``,
-    ``settings``, ``cores``, ``iterations``); ``plastic sweep --search`` writes its best configuration as one."""
+    ``settings``, ``cores``, ``iterations``); ``plastic sweep --search`` writes its best configuration as one.
+
+    Read by :func:`agents.files.read_settings_file` (size, nesting, finite numbers; one-line errors naming the
+    file); its ``env_id`` must be registered with gymnasium (:func:`agents.checks.check_env_id`) unless it is
+    ``trusted_env_id``, the id given with ``--env`` on the command line. Nothing in it is imported or run."""
+    from agents.checks import check_env_id
+    from agents.files import read_settings_file
+
     path = Path(path)
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read the preset file {path}: {error}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"preset file {path} must hold a table/object, got {type(data).__name__}")
-    unknown = sorted(set(data) - {"name", "source", "env_id", "settings", "cores", "iterations"})
+    data = read_settings_file(path, "preset file")
+    unknown = sorted(set(data) - set(PRESET_KEYS))
     if unknown or "env_id" not in data:
-        raise ValueError(f"preset file {path}: needs env_id; unknown keys {unknown}")
+        raise ValueError(f"preset file {path}: needs env_id; unknown keys {unknown}; known: {', '.join(PRESET_KEYS)}")
+    check_env_id(data["env_id"], f"preset file {path}", trusted_env_id)
+    for key in ("settings", "cores"):
+        if not isinstance(data.get(key, {}), dict):
+            raise ValueError(f"preset file {path}: {key} must be a table/object, got {type(data[key]).__name__}")
+    bad_cores = [core for core, fields in data.get("cores", {}).items() if not isinstance(fields, dict)]
+    if bad_cores:
+        raise ValueError(f"preset file {path}: cores.{bad_cores[0]} must be a table/object of settings")
+    iterations = data.get("iterations")
+    if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1):
+        raise ValueError(f"preset file {path}: iterations must be a positive integer, got {iterations!r}")
     return Preset(name=str(data.get("name", path.stem)), source=str(data.get("source", f"file {path}")),
                   env_id=data["env_id"], settings=dict(data.get("settings", {})), cores=dict(data.get("cores", {})),
-                  iterations=data.get("iterations"))
+                  iterations=iterations)
 
 
 def preset_table() -> str:

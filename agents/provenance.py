@@ -157,13 +157,17 @@ def provenance(model: nn.Module | None = None, device: str | torch.device = "cpu
     return info
 
 
+RUN_FILE_MAX_BYTES = 64 << 20  # run.json: the sessions of a run resumed tens of thousands of times
+
+
 def read_run_json(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The run.json of ``run_dir``, or ``None`` when it has none (or an unreadable one)."""
-    try:
-        data = json.loads((Path(run_dir) / RUN_FILE).read_text())
-    except (OSError, ValueError):
+    from agents.files import read_settings_file
+
+    try:  # every session adds ~2 KB: a larger bound than for settings
+        return read_settings_file(Path(run_dir) / RUN_FILE, "run record", fmt="json", max_bytes=RUN_FILE_MAX_BYTES)
+    except ValueError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def write_run_json(run_dir: str | os.PathLike, info: dict[str, Any], resumed: bool = False,

@@ -52,9 +52,10 @@ from agents.checkpoint import (
     remove_stale_temp_files,
     save_checkpoint,
 )
-from agents.checks import MAX_CONFIG_DEPTH, check_env_id_source, config_depth, one_line
+from agents.checks import check_env_id, one_line
+from agents.files import SettingsFileError, read_settings_file
 from agents.logger import METRICS_FILE, MetricsLog, parse_metrics, repair_metrics, verify_metrics
-from agents.run_config import canonical, config_differences, upgrade_config
+from agents.run_config import RunConfig, canonical, config_differences, upgrade_config
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -169,6 +170,23 @@ def check_resumable(path: str | os.PathLike, existing: dict[str, Any], config: d
         )
 
 
+def check_config_values(data: dict[str, Any], where: str | os.PathLike, hint: str = "") -> None:
+    """:class:`RunError` naming ``where`` when the settings of a config.json would not build their trainer's config
+    (a seed beyond the range of the random generators, a negative lr...): the config classes' own checks."""
+    algo = data.get("algo", "a2c")
+    if algo == "a2c":
+        import agents.config  # noqa: F401  (registers A2CConfig)
+    elif algo == "supervised":
+        import agents.supervised  # noqa: F401
+    owner = RunConfig._BY_ALGO.get(algo) if isinstance(algo, str) else None
+    if owner is None:
+        return
+    try:
+        owner.from_dict(data)
+    except (ValueError, TypeError) as error:
+        raise RunError(f"{where}: {one_line(error)}" + (f"; {hint}" if hint else "")) from None
+
+
 class RunDir:
     """One run's directory. Build it with :meth:`create` (new run) or :meth:`resume` (continue one)."""
 
@@ -193,26 +211,20 @@ class RunDir:
     def read_config(path: str | os.PathLike, trusted_env_id: str | None = None) -> dict[str, Any]:
         """The ``config.json`` of run directory ``path`` (a clear error when there is none, or a damaged one).
 
-        Its ``env_id`` may not name a module outside this package (``module:Env``) unless it is
-        ``trusted_env_id``, the id given on the command line (see :func:`check_env_id_source`)."""
+        It is read by :func:`agents.files.read_settings_file` (size, nesting, finite numbers), its ``env_id`` must be
+        registered with gymnasium unless it is ``trusted_env_id``, the id given on the command line (see
+        :func:`agents.checks.check_env_id`), and its values are checked as its trainer's config checks them."""
         config_file = Path(path) / CONFIG_FILE
         if not config_file.is_file():
             raise RunError(f"{path} is not a run directory: it has no {CONFIG_FILE}")
         damaged = (f"the run directory is damaged: restore {CONFIG_FILE} from a backup (checkpoint.pt keeps a copy "
                    "of the settings under 'config')")
         try:
-            data = json.loads(config_file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RunError(f"{config_file} is not valid JSON ({error}); {damaged}") from None
-        except RecursionError:
-            raise RunError(f"{config_file} is nested too deeply to be a config; {damaged}") from None
-        except OSError as error:
-            raise RunError(f"cannot read {config_file}: {error.strerror or error}") from None
-        if not isinstance(data, dict):
-            raise RunError(f"{config_file} holds a JSON {type(data).__name__}, not an object of settings; {damaged}")
-        if config_depth(data) > MAX_CONFIG_DEPTH:
-            raise RunError(f"{config_file} is nested more than {MAX_CONFIG_DEPTH} levels deep; {damaged}")
-        check_env_id_source(data.get("env_id"), config_file, trusted_env_id)
+            data = read_settings_file(config_file, "run config", fmt="json")
+        except SettingsFileError as error:
+            raise RunError(f"{one_line(error)}; {damaged}") from None
+        check_env_id(data.get("env_id"), config_file, trusted_env_id)
+        check_config_values(data, config_file, damaged)
         return upgrade_config(data)
 
     @classmethod
@@ -246,12 +258,22 @@ class RunDir:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise RunError(f"cannot create the output directory {path}: {error.strerror or error}") from None
-        run.lock()
+        try:
+            run.lock()
+        except BaseException:
+            if run._made_dir:  # an empty directory of ours (rmdir leaves one that is not empty)
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            raise
         if (path / CONFIG_FILE).exists():  # another process created the run between our check and our lock
             run.release()
             raise RunError(f"output directory {path} was just taken by another run; choose another one")
         run.created = True
-        run._write(CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
+        try:
+            run._write(CONFIG_FILE, json.dumps(run.config, indent=2, sort_keys=True) + "\n")
+        except BaseException:  # a full disk at the very start: leave the directory as it was (no run.lock)
+            run.discard()
+            raise
         return run
 
     @classmethod
@@ -444,6 +466,9 @@ class StopSignals:
     """
 
     SIGNALS = ("SIGINT", "SIGTERM")
+    # False in a sweep's Ray worker (agents.sweep.runner.execute): there a second signal (Ray repeating a cancel, or
+    # stopping the worker) must not cut the checkpoint short; the sweep driver kills the worker when it must.
+    second_signal_stops = True
 
     def __init__(self) -> None:
         self.received: str | None = None
@@ -457,10 +482,14 @@ class StopSignals:
         return self
 
     def _handle(self, number: int, frame: Any) -> None:
+        if self.received is not None:
+            return
         self.received = signal.Signals(number).name
-        self._restore()
-        print(f"\n{self.received}: finishing this iteration and writing a checkpoint (again to stop at once)",
-              file=sys.stderr, flush=True)
+        if self.second_signal_stops:
+            self._restore()
+        again = " (again to stop at once)" if self.second_signal_stops else ""
+        print(f"\n{self.received}: finishing this iteration and writing a checkpoint{again}", file=sys.stderr,
+              flush=True)
 
     def _restore(self) -> None:
         for number, handler in self._previous.items():

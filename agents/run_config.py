@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Any, ClassVar, Self
 
-from agents.checks import MAX_BATCH, check_device, check_integer, check_number
+from agents.checks import MAX_BATCH, MAX_SEED, check_device, check_integer, check_number
 
 
 class RunConfig:
@@ -47,7 +47,7 @@ class RunConfig:
             check_integer(name, getattr(self, name), minimum=1)
         check_integer("batch", self.batch, minimum=1, maximum=MAX_BATCH)
         check_device(getattr(self, "device", "cpu"), available=False)
-        check_integer("seed", self.seed, minimum=0)
+        check_integer("seed", self.seed, minimum=0, maximum=MAX_SEED, why="seeds are 32-bit here")
         for name in ("lr", "clip"):
             check_number(name, getattr(self, name), positive=True)
         for name in dict_fields:

@@ -15,6 +15,7 @@ import numpy as np
 MAX_EPISODE_LENGTH = 100_000  # steps (the A2C trainer gives up on episodes longer than this anyway)
 MAX_NUM_ENVS = 100_000
 MAX_TABLE_BYTES = 8 * 2**30  # the episodes' (B, T + 1, ...) tables, checked before they are allocated
+MAX_FEATURES = 1_000_000  # inputs or outputs of one step (the papers' largest: 1,025 pixels)
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -87,6 +88,21 @@ def check_sizes(num_envs: int, episode_length: int, bytes_per_step: int) -> None
             f"{num_envs} episodes of {episode_length} steps need about {need / 2**30:.1f} GiB of episode tables, more "
             f"than the {MAX_TABLE_BYTES / 2**30:.0f} GiB allowed; lower num_envs (--batch) or episode_length"
         )
+
+
+def check_features(name: str, value: int, what: str = "values per step") -> int:
+    """``ValueError`` (with the numbers) when ``value`` (an observation's or output's size, already an int) is more
+    than :data:`MAX_FEATURES`: checked before anything of that size is allocated."""
+    if value > MAX_FEATURES:
+        raise ValueError(f"{name} gives {value:,} {what}, more than the {MAX_FEATURES:,} allowed")
+    return value
+
+
+def check_bytes(what: str, need: int, hint: str = "") -> None:
+    """``ValueError`` (with the numbers) when ``what`` needs more than :data:`MAX_TABLE_BYTES` bytes."""
+    if need > MAX_TABLE_BYTES:
+        raise ValueError(f"{what} need about {need / 2**30:,.1f} GiB, more than the {MAX_TABLE_BYTES / 2**30:.0f} GiB "
+                         f"allowed" + (f"; {hint}" if hint else ""))
 
 
 def check_action(action: object, n_actions: int) -> int:

@@ -72,7 +72,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.checks import check_int
+from envs.checks import check_bytes, check_features, check_int
 from envs.episodic import EpisodicEnv, EpisodicVectorEnv, MetaRLBatch
 
 N_ACTIONS = 2  # 0 = "target not shown", 1 = "target shown"
@@ -99,7 +99,11 @@ class CueRewardConfig:
                 f"n_cues must be at least cues_per_trial + 1 = {self.cues_per_trial + 1} (a trial without the "
                 f"target shows {self.cues_per_trial} distinct non-target cues), got {self.n_cues}"
             )
-        if self.n_cues > 2**self.cue_size:
+        check_features("cue_size", self.cue_size, "inputs per step")
+        # draw_cues compares every pair of cues: (n_cues, n_cues, cue_size) booleans
+        check_bytes(f"{self.n_cues} cues of {self.cue_size} bits", self.n_cues**2 * self.cue_size,
+                    "lower n_cues or cue_size")
+        if self.cue_size < 64 and self.n_cues > 2**self.cue_size:
             raise ValueError(f"n_cues={self.n_cues} distinct cues do not exist with cue_size={self.cue_size} bits")
         if not isinstance(self.trial_length, Sequence) or len(self.trial_length) != 2:
             raise TypeError(f"trial_length must be a pair (min, max), got {self.trial_length!r}")
@@ -208,6 +212,8 @@ class CueRewardBatch(MetaRLBatch):
 
     def __init__(self, config: CueRewardConfig, num_envs: int) -> None:
         super().__init__(num_envs, config.episode_length)
+        check_bytes(f"{num_envs} episodes' cues ({num_envs} x {config.n_cues} x {config.cue_size} float32)",
+                    4 * num_envs * config.n_cues * config.cue_size, "lower num_envs, n_cues or cue_size")
         self.config = config
         T = config.episode_length
         self.cues = np.zeros((num_envs, config.n_cues, config.cue_size), dtype=np.float32)

@@ -28,6 +28,35 @@ def check_positive(**sizes: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+MAX_CORE_BYTES = 8 * 2**30  # a core's parameters (checked by make_core and the base class before allocating)
+MAX_STATE_BYTES = 16 * 2**30  # one batch's per-episode state (initial_state), checked before allocating
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def check_core_bytes(what: str, values: int, element_size: int = 4) -> None:
+    """``ValueError`` (with the numbers) when ``values`` parameters of ``element_size`` bytes exceed
+    :data:`MAX_CORE_BYTES`."""
+    need = values * element_size
+    if need > MAX_CORE_BYTES:
+        raise ValueError(f"{what} needs about {_gib(need)} of parameters ({values:,} values), more than the "
+                         f"{_gib(MAX_CORE_BYTES)} allowed; lower hidden_size or input_size")
+
+
+def check_state_bytes(batch_size: int, shapes: dict[str, tuple[int, ...]], dtype: torch.dtype | None) -> None:
+    """``ValueError`` (with the numbers) when a batch of ``batch_size`` states of ``shapes`` exceeds
+    :data:`MAX_STATE_BYTES`."""
+    per_element = sum(math.prod(shape) for shape in shapes.values())
+    size = torch.empty((), dtype=dtype or torch.get_default_dtype()).element_size()
+    need = batch_size * per_element * size
+    if need > MAX_STATE_BYTES:
+        raise ValueError(f"initial_state(batch_size={batch_size:,}) needs about {_gib(need)} ({batch_size:,} x "
+                         f"{per_element:,} values of {size} bytes), more than the {_gib(MAX_STATE_BYTES)} allowed; "
+                         "lower batch_size")
+
+
 def check_positive_real(name: str, value: object) -> float:
     """Return ``value`` as a float, or raise ``ValueError`` naming it when it is not a positive finite number."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
@@ -55,6 +84,10 @@ class RecurrentCore(nn.Module):
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         check_positive(input_size=input_size, hidden_size=hidden_size)
+        # every core has at least one hidden x (input + hidden) weight matrix: refuse what cannot fit before a
+        # subclass allocates it (make_core also measures the whole core on the meta device)
+        check_core_bytes(f"a core with input_size {input_size:,} and hidden_size {hidden_size:,}",
+                         hidden_size * (input_size + hidden_size))
         self.input_size = input_size
         self.hidden_size = hidden_size
 
@@ -76,6 +109,7 @@ class RecurrentCore(nn.Module):
         ref = next(self.parameters(), None)
         device = device if device is not None else (ref.device if ref is not None else None)
         dtype = dtype if dtype is not None else (ref.dtype if ref is not None else torch.get_default_dtype())
+        check_state_bytes(batch_size, self.state_shapes(), dtype)
         return {
             key: torch.zeros((batch_size, *shape), device=device, dtype=dtype)
             for key, shape in self.state_shapes().items()

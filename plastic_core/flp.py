@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from plastic_core.base import State, check_choice, check_positive, check_positive_real
+from plastic_core.base import State, check_choice, check_positive, check_positive_real, check_state_bytes
 from plastic_core.rules import ALPHA_KINDS, deprecated, renamed_options
 
 FEEDBACKS = ("error", "target")
@@ -161,6 +161,8 @@ class FLPNetwork(nn.Module):
     ) -> State:
         """Episode start: every layer's weights set to the meta-learned W_l(0), one copy per batch element."""
         check_positive(batch_size=batch_size)
+        shapes = {self.weight_key(i): tuple(w0.shape) for i, w0 in enumerate(self.initial_weights)}
+        check_state_bytes(batch_size, shapes, dtype or self.initial_weights[0].dtype)
         state = {}
         for layer, w0 in enumerate(self.initial_weights):
             w = w0 if device is None and dtype is None else w0.to(device=device, dtype=dtype)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from plastic_core.base import State, check_choice, check_positive
+from plastic_core.base import State, check_choice, check_positive, check_state_bytes
 from plastic_core.hebbian import trace_update
 from plastic_core.plastic_rnn import check_clip, check_eta
 from plastic_core.rules import ALPHA_KINDS, deprecated, plastic_rule, renamed_options
@@ -128,6 +128,7 @@ class PlasticLinear(nn.Module):
         check_positive(batch_size=batch_size)
         device = device if device is not None else self.w.device
         dtype = dtype if dtype is not None else self.w.dtype
+        check_state_bytes(batch_size, {"hebb": (self.out_features, self.in_features)}, dtype)
         return {"hebb": torch.zeros(batch_size, self.out_features, self.in_features, device=device, dtype=dtype)}
 
     def check_input(self, x: Tensor, state: State, rank: int = 2) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -98,11 +99,24 @@ def program_name(name: str) -> Iterator[None]:
         sys.argv[:1] = [saved]
 
 
+INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
+
+
 def run_verb(name: str, argv: Sequence[str]) -> int:
-    """Run the verb ``name`` with the arguments ``argv``; its exit status."""
-    module = importlib.import_module(f"agents.cli.{VERBS[name].module}")
-    with program_name(f"plastic {name}"):
-        status = module.main(list(argv))
+    """Run the verb ``name`` with the arguments ``argv``; its exit status.
+
+    This module imports nothing heavy, so the verb's module (torch, gymnasium, Ray) is imported here: a Ctrl-C
+    while it loads (the first second or two of any command) ends the command with one line and 130 instead of a
+    traceback. Once a verb runs it handles Ctrl-C itself (a training run checkpoints first,
+    ``agents.cli.run_options.run_guarded``); one it lets through ends the same way."""
+    try:
+        module = importlib.import_module(f"agents.cli.{VERBS[name].module}")
+        with program_name(f"plastic {name}"):
+            status = module.main(list(argv))
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not print a traceback now
+        print(f"\nplastic {name}: interrupted", file=sys.stderr, flush=True)
+        return INTERRUPTED
     return 0 if status is None else int(status)
 
 

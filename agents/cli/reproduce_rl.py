@@ -113,6 +113,18 @@ def run_all(args: argparse.Namespace, base: Path) -> tuple[list[Path], list[list
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the reproduction; Ctrl-C or SIGTERM stops its sweep cleanly (the runs checkpoint, Ray is shut down)."""
+    from agents.sweep.runner import SweepInterrupted
+
+    try:
+        return _main(argv)
+    except SweepInterrupted as stop:
+        print(f"reproduce_rl.py: {stop}; Ray is shut down. Run the same command again to continue",
+              file=sys.stderr)
+        return stop.exit_code
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         parse_cores(args.cores, args.hidden)

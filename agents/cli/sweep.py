@@ -15,7 +15,10 @@ output goes to DIR/logs/<run>.log. Without --address a local Ray cluster is star
 no usage statistics). Running the same command again continues: finished runs are skipped, unfinished ones
 resumed; with more seeds only the new runs start. A run whose worker dies is retried by Ray and resumes from its
 last checkpoint; a run that fails by itself (NaN loss, bad settings) is reported and the others go on. The exit
-status is 0 when every run succeeded, 1 when one failed, 2 for a bad sweep.
+status is 0 when every run succeeded, 1 when one failed, 2 for a bad sweep. Ctrl-C or SIGTERM stops the sweep:
+each run checkpoints its iteration (up to 15 s; a second Ctrl-C stops them at once), the local Ray cluster is shut
+down (it runs in a session of its own and ends within 10 s of the sweep, however the sweep ends), and the exit
+status is 130 (143) with the command that continues. --dry-run runs the sweep's own checks and starts nothing.
 
 Settings: --set KEY=VALUE for every run, --grid KEY=V1,V2 for an axis of the grid (KEY: any plastic-train
 setting, e.g. lr, batch, regulariser_coef, env_kwargs='{"episode_length": 20}'). A sweep file (TOML) holds the same:
@@ -40,6 +43,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agents.checks import one_line
 from agents.cli.run_options import json_object
 
 PROG = "plastic-sweep"
@@ -159,28 +163,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parse_args(argv)
     command = shlex.join([PROG, *argv])
-    from agents.sweep.grid import run_state, sweep_from
+    from agents.sweep.grid import sweep_from
 
     try:
         sweep = sweep_from(sweep_fields(args))
         runs = sweep.runs()
     except (ValueError, TypeError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
         return 2
     out = Path(args.out)
     threads = args.threads or max(1, int(args.cpus_per_run))
     if args.search:
         return run_search(args, sweep, out, command)
     if args.dry_run:
-        for run in runs:
-            argv = shlex.join(run.train_args(out / run.name))
-            print(f"{run_state(out / run.name):8s} {run.name}: plastic-train {argv}")
-        return 0
-    from agents.sweep.runner import run_grid
+        return dry_run(runs, out, threads, not args.no_tensorboard)
+    from agents.sweep.runner import SweepInterrupted, run_grid
 
-    result = run_grid(runs, out, address=args.address, num_cpus=args.num_cpus, cpus_per_run=args.cpus_per_run,
-                      max_retries=args.max_retries, threads=threads, tensorboard=not args.no_tensorboard,
-                      progress=False if args.no_progress else None)
+    try:
+        result = run_grid(runs, out, address=args.address, num_cpus=args.num_cpus, cpus_per_run=args.cpus_per_run,
+                          max_retries=args.max_retries, threads=threads, tensorboard=not args.no_tensorboard,
+                          progress=False if args.no_progress else None)
+    except SweepInterrupted as stop:
+        print(f"{PROG}: {stop}; Ray is shut down. Continue with the same command: {command}", file=sys.stderr)
+        return stop.exit_code
+    except RuntimeError as error:  # the local Ray cluster did not start
+        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
+        return 1
     done, skipped, failed = (result.count(s) for s in ("done", "skipped", "failed"))
     print(f"{PROG}: {len(runs)} runs: {done} trained, {skipped} already finished, {failed} failed "
           f"({result.wall:.1f} s)")
@@ -192,6 +200,32 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, OSError) as error:
             print(f"{PROG}: no report: {error}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def dry_run(runs: list[Any], out: Path, threads: int, tensorboard: bool) -> int:
+    """``--dry-run``: the real sweep's checks (every run's config built and checked, the run directories read),
+    one line per run with what the sweep would do, nothing started. Exit status as the sweep's: 1 when a run
+    would fail."""
+    from agents.sweep.runner import describe, plan
+
+    jobs, known = plan(runs, out.resolve(), threads=threads, tensorboard=tensorboard)
+    by_name = {o.name: o for o in known}
+    todo = {job.name: job for job in jobs}
+    counts = {"new": 0, "partial": 0}
+    for run in runs:
+        if run.name in by_name:
+            print(describe(by_name[run.name]))
+            continue
+        job = todo[run.name]
+        state = "partial" if (job.out / "config.json").is_file() else "new"
+        counts[state] += 1
+        argv = job.resume_argv if state == "partial" else job.argv
+        print(f"{state:8s} {run.name}: plastic-train {shlex.join(argv)}")
+    failed = sum(o.state == "failed" for o in known)
+    skipped = sum(o.state == "skipped" for o in known)
+    print(f"{PROG}: dry run of {len(runs)} runs: {counts['new']} new, {counts['partial']} to resume, {skipped} "
+          f"finished, {failed} refused; nothing started")
+    return 1 if failed else 0
 
 
 def run_search(args: argparse.Namespace, sweep: Any, out: Path, command: str) -> int:

@@ -112,7 +112,7 @@ def build_config(args: argparse.Namespace) -> A2CConfig:
         return config
     if args.preset and args.preset_file:
         raise ValueError("give --preset or --preset-file, not both")
-    preset = load_preset_file(args.preset_file) if args.preset_file else args.preset
+    preset = load_preset_file(args.preset_file, trusted_env_id=args.env) if args.preset_file else args.preset
     required = ("core",) if preset else ("env", "core")
     settings = run_settings(args, FIELDS, required=required)
     if args.episodes is None and args.iterations is None:

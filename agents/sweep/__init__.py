@@ -4,14 +4,30 @@ this machine or a cluster, resumed where it stopped; its table and figures; and 
 - :mod:`agents.sweep.grid`: the grid, its run names and plastic-train arguments, the state of a run directory;
 - :mod:`agents.sweep.runner`: one Ray task per run, retried (and resumed) when its worker dies;
 - :mod:`agents.sweep.report`: the table (per core) and the learning-curve figures;
-- :mod:`agents.sweep.search`: hyperparameter search with Ray Tune, the best configuration as a preset file.
+- :mod:`agents.sweep.search`: hyperparameter search with Ray Tune, the best configuration as a preset file;
+- :mod:`agents.sweep.cluster`: the local Ray cluster in a process of its own, which ends with the sweep.
 
 Ray is imported only when runs are started, so reading a sweep or writing its report does not need it.
 """
 
-from agents.sweep.grid import Run, Sweep, load_sweep_file, parse_cores, parse_settings, run_state, sweep_from
-from agents.sweep.report import markdown_table, summarise_run, write_report
-from agents.sweep.runner import GridResult, Job, Outcome, run_grid, run_jobs
+import importlib
+from typing import Any
 
-__all__ = ["GridResult", "Job", "Outcome", "Run", "Sweep", "load_sweep_file", "markdown_table", "parse_cores",
-           "parse_settings", "run_grid", "run_jobs", "run_state", "summarise_run", "sweep_from", "write_report"]
+_LAZY = {
+    "Run": "grid", "Sweep": "grid", "load_sweep_file": "grid", "parse_cores": "grid", "parse_settings": "grid",
+    "run_state": "grid", "sweep_from": "grid", "markdown_table": "report", "summarise_run": "report",
+    "write_report": "report", "GridResult": "runner", "Job": "runner", "Outcome": "runner", "run_grid": "runner",
+    "run_jobs": "runner",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use (the cluster keeper, ``python -m agents.sweep.cluster``, imports
+    this package and needs none of them)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"agents.sweep.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'agents.sweep' has no attribute {name!r}")

@@ -14,17 +14,22 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.checks import MAX_SEED, check_env_id, check_integer
 from agents.run import CONFIG_FILE
 from agents.run_config import RunConfig, config_differences
 
 # plastic-train flags the sweep sets itself (per run or for every run), not through ``settings``
 RESERVED = ("out", "resume", "core", "seed", "hidden", "episodes", "iterations", "preset", "preset_file", "env",
             "threads", "no_progress", "no_tensorboard")
+# bounds checked before any run of a grid is built (the paper sweeps: 4 cores x 10 seeds)
+MAX_SEEDS = 1_000
+MAX_AXIS_VALUES = 100
+MAX_RUNS = 5_000
 SWEEP_KEYS = ("name", "env", "preset", "preset_file", "cores", "hidden", "seeds", "episodes", "iterations",
               "settings", "env_kwargs", "core_kwargs")
 
@@ -44,39 +49,55 @@ class Sweep:
     settings: dict[str, Any] = field(default_factory=dict)
     name: str = "sweep"
 
+    _preset: Any = field(default=None, init=False, repr=False, compare=False)  # the preset, loaded once
+
     def __post_init__(self) -> None:
         if not self.cores:
             raise ValueError("a sweep needs at least one core (--cores rnn=48 modulated=48)")
         if not self.seeds:
             raise ValueError("a sweep needs at least one seed (--seeds 0 1 2)")
+        check_seeds(self.seeds)
         if self.env is None and self.preset is None and self.preset_file is None:
             raise ValueError("a sweep needs --env or --preset (or --preset-file)")
+        for key in ("env", "preset", "preset_file", "name"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise ValueError(f"{key} must be a string, got {getattr(self, key)!r}")
+        for key in ("episodes", "iterations"):
+            if getattr(self, key) is not None:
+                check_integer(key, getattr(self, key), minimum=1)
         if self.episodes is not None and self.iterations is not None:
             raise ValueError("give the budget as episodes or as iterations, not both")
-        if self.episodes is None and self.iterations is None and self.budget_from_preset() is None:
-            raise ValueError("a sweep needs a budget: --episodes or --iterations (or a preset with iterations)")
+        if not isinstance(self.settings, dict):
+            raise ValueError(f"settings must be a table of plastic-train settings, got {self.settings!r}")
         bad = sorted(set(self.settings) & set(RESERVED))
         if bad:
             raise ValueError(f"settings {bad} are set by the sweep itself (cores, seeds, budget, env, preset)")
-        names = [run.name for run in self.runs()]
-        twice = sorted({name for name in names if names.count(name) > 1})
+        check_grid_size(len(self.cores), len(self.seeds), self.axes)
+        self._preset = self.load_preset()
+        if self.episodes is None and self.iterations is None and self.budget_from_preset() is None:
+            raise ValueError("a sweep needs a budget: --episodes or --iterations (or a preset with iterations)")
+        counts = Counter(run.name for run in self.runs())
+        twice = sorted(name for name, count in counts.items() if count > 1)
         if twice:
-            raise ValueError(f"the grid names two runs alike ({', '.join(twice)}): give each core once")
+            shown = ", ".join(twice[:5]) + (f" and {len(twice) - 5} more" if len(twice) > 5 else "")
+            raise ValueError(f"the grid names two runs alike ({shown}): give each core, seed and value once")
+
+    def load_preset(self) -> Any:
+        """The sweep's :class:`~agents.presets.Preset` (its file read and checked once), or None without one; a
+        ``ValueError`` for an unknown name or a bad file."""
+        from agents.presets import get_preset, load_preset_file
+
+        if self.preset_file:
+            return load_preset_file(self.preset_file, trusted_env_id=self.env)
+        return get_preset(self.preset) if self.preset else None
 
     def budget_from_preset(self) -> int | None:
         """The preset's own budget in iterations (the papers' presets have one), else None."""
-        from agents.presets import get_preset, load_preset_file
-
-        try:
-            preset = (load_preset_file(self.preset_file) if self.preset_file else
-                      get_preset(self.preset) if self.preset else None)
-        except ValueError:
-            return None
-        return preset.iterations if preset is not None else None
+        return self._preset.iterations if self._preset is not None else None
 
     @property
     def axes(self) -> dict[str, list[Any]]:
-        return {key: list(value) for key, value in self.settings.items() if isinstance(value, list)}
+        return {key: value for key, value in self.settings.items() if isinstance(value, list)}
 
     def runs(self) -> list[Run]:
         """Every run of the grid: seeds x cores x the axes, in that order (Ray starts them in this order, so a grid
@@ -176,20 +197,66 @@ def parse_settings(fixed: list[str], grid: list[str]) -> dict[str, Any]:
     return settings
 
 
+def check_seeds(seeds: Any) -> None:
+    """``ValueError`` unless ``seeds`` is a list of at most :data:`MAX_SEEDS` integers in [0, MAX_SEED]."""
+    if not isinstance(seeds, list):
+        raise ValueError(f"seeds must be a list of integers or a count, got {type(seeds).__name__}")
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"a sweep takes at most {MAX_SEEDS:,} seeds, got {len(seeds):,}")
+    for seed in seeds:
+        check_integer("a seed", seed, minimum=0, maximum=MAX_SEED, why="seeds are 32-bit here")
+
+
+def check_grid_size(cores: int, seeds: int, axes: dict[str, list[Any]]) -> None:
+    """``ValueError`` (with the numbers) when an axis or the grid is larger than a sweep may be, before any run of
+    it is built."""
+    for key, values in axes.items():
+        if len(values) > MAX_AXIS_VALUES:
+            raise ValueError(f"the axis {key} has {len(values):,} values, more than the {MAX_AXIS_VALUES} allowed")
+        if not values:
+            raise ValueError(f"the axis {key} has no values")
+    runs = cores * seeds
+    for values in axes.values():
+        runs *= len(values)
+    if runs > MAX_RUNS:
+        shape = " x ".join([f"{cores} cores", f"{seeds} seeds", *(f"{len(v)} {k}" for k, v in axes.items())])
+        raise ValueError(f"the grid has {runs:,} runs ({shape}), more than the {MAX_RUNS:,} a sweep may have")
+
+
 def load_sweep_file(path: str | Path) -> dict[str, Any]:
     """The fields of a sweep file (TOML): name, env, preset, preset_file, cores (a list of "NAME[=HIDDEN]" or a
-    table NAME = HIDDEN), hidden, seeds, episodes or iterations, and a [settings] table (lists are axes)."""
+    table NAME = HIDDEN), hidden, seeds, episodes or iterations, and a [settings] table (lists are axes).
+
+    Read by :func:`agents.files.read_settings_file` (size, nesting, finite numbers; one-line errors naming the
+    file); its ``env`` must be registered with gymnasium (:func:`agents.checks.check_env_id`): a file never names
+    a module to import."""
+    from agents.files import read_settings_file
+
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ValueError(f"cannot read the sweep file {path}: {error}") from None
+    data = read_settings_file(path, "sweep file", fmt="toml")
     unknown = sorted(set(data) - set(SWEEP_KEYS))
     if unknown:
         raise ValueError(f"sweep file {path}: unknown keys {unknown}; known: {', '.join(SWEEP_KEYS)}")
+    check_env_id(data.get("env"), f"sweep file {path}")
+    for key in ("settings", "env_kwargs", "core_kwargs"):
+        if key in data and not isinstance(data[key], dict):
+            raise ValueError(f"sweep file {path}: {key} must be a table, got {type(data[key]).__name__}")
     if isinstance(data.get("cores"), dict):
         data["cores"] = [f"{name}={size}" if size else name for name, size in data["cores"].items()]
+    elif "cores" in data and not isinstance(data["cores"], list):
+        raise ValueError(f"sweep file {path}: cores must be a list or a table, got {type(data['cores']).__name__}")
     return data
+
+
+def expand_seeds(seeds: Any) -> list[int]:
+    """A sweep's seeds: a count N (seeds 0..N-1) or a list, checked against :data:`MAX_SEEDS` before any list is
+    built."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"seeds = N runs seeds 0..N-1: N must be in [1, {MAX_SEEDS:,}], got {seeds:,}")
+        return list(range(seeds))
+    check_seeds(seeds)
+    return list(seeds)
 
 
 def sweep_from(fields: dict[str, Any]) -> Sweep:
@@ -198,12 +265,13 @@ def sweep_from(fields: dict[str, Any]) -> Sweep:
     for key in ("env_kwargs", "core_kwargs"):
         if fields.get(key) is not None:
             settings[key] = fields[key]
-    seeds = fields.get("seeds", [0])
-    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    return Sweep(cores=parse_cores(list(fields.get("cores") or []), fields.get("hidden")), seeds=seeds,
-                 env=fields.get("env"), preset=fields.get("preset"), preset_file=fields.get("preset_file"),
-                 episodes=fields.get("episodes"), iterations=fields.get("iterations"), settings=settings,
-                 name=str(fields.get("name") or "sweep"))
+    hidden = fields.get("hidden")
+    if hidden is not None:
+        check_integer("hidden", hidden, minimum=1)
+    return Sweep(cores=parse_cores(list(fields.get("cores") or []), hidden),
+                 seeds=expand_seeds(fields.get("seeds", [0])), env=fields.get("env"), preset=fields.get("preset"),
+                 preset_file=fields.get("preset_file"), episodes=fields.get("episodes"),
+                 iterations=fields.get("iterations"), settings=settings, name=str(fields.get("name") or "sweep"))
 
 
 # -- the state of a run directory ------------------------------------------------------------------------------
@@ -222,7 +290,9 @@ def run_state(out: Path, episodes: int | None = None) -> str:
     (finished or not: they cannot resume)."""
     if not (out / CONFIG_FILE).is_file():
         return "new"
-    config = json.loads((out / CONFIG_FILE).read_text())
+    from agents.files import read_settings_file
+
+    config = read_settings_file(out / CONFIG_FILE, "run config", fmt="json")
     if config.get("algo", "a2c") not in ("a2c", "supervised"):
         return "done" if (out / "sb3_model.zip").is_file() else "broken"
     done = checkpoint_iteration(out)
@@ -260,7 +330,7 @@ def differences(out: Path, expected: RunConfig) -> list[str]:
     else:
         from agents.config import RESUMABLE_FIELDS
     want = json.loads(json.dumps(expected.to_dict()))
-    return config_differences(RunDir.read_config(out), want, ignore=RESUMABLE_FIELDS)
+    return config_differences(RunDir.read_config(out, trusted_env_id=expected.env_id), want, ignore=RESUMABLE_FIELDS)
 
 
 def resume_args(out: str | Path, expected: RunConfig) -> list[str]:

@@ -38,9 +38,10 @@ def first_reach(rows: list[dict], level: float, key: str, smooth: int) -> float:
 def summarise_run(out: Path, eval_episodes: int, reach: float | None, smooth: int = 0) -> dict:
     """One run's row data: core, hidden, seed, episodes, wall time, final reward, frozen-weight eval, params."""
     from agents.curves import final_value
+    from agents.files import read_settings_file
     from agents.logger import read_metrics
 
-    config = json.loads((out / "config.json").read_text())
+    config = read_settings_file(out / "config.json", "run config", fmt="json")
     rows = read_metrics(out / "metrics.csv")
     ys = np.array([r["reward_mean"] for r in rows])
     info = {

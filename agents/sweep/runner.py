@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import shlex
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from agents.checks import one_line
 from agents.sweep.grid import Run, differences, expected_config, resume_args, run_state
 
 LOG_DIR = "logs"
@@ -82,12 +86,16 @@ class GridResult:
 
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
     """The body of a run's Ray task (also callable without Ray): train or resume, return how it ended."""
+    from agents.run import StopSignals
+
+    StopSignals.second_signal_stops = False  # a cancel that Ray repeats must not cut the checkpoint short
     out, log = Path(spec["out"]), Path(spec["log"])
     resume = spec["resume_argv"] is not None and (out / "config.json").is_file()
     argv = spec["resume_argv"] if resume else spec["argv"]
     module = importlib.import_module(spec["module"])
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    before = _iteration(out) if resume else None
     with open(log, "a") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
         print(f"$ python -m {spec['module']} {shlex.join(argv)}  # pid {os.getpid()} on {socket.gethostname()}",
               flush=True)
@@ -103,8 +111,20 @@ def execute(spec: dict[str, Any]) -> dict[str, Any]:
 
         rows = read_metrics(out)
         reward = rows[-1].get("reward_mean") if rows else None
+    # a run that another sweep driver finished meanwhile: nothing was trained here
+    untouched = resume and code == 0 and before is not None and _iteration(out) == before
     return {"name": spec["name"], "code": code, "seconds": time.perf_counter() - started, "resumed": resume,
-            "message": lines[-1] if lines else "", "reward": reward, "host": socket.gethostname()}
+            "message": lines[-1] if lines else "", "reward": reward, "host": socket.gethostname(),
+            "untouched": untouched}
+
+
+def _iteration(out: Path) -> int | None:
+    from agents.sweep.grid import checkpoint_iteration
+
+    try:
+        return checkpoint_iteration(out)
+    except Exception:  # a damaged checkpoint: the run itself says so
+        return None
 
 
 def plan(runs: list[Run], out: Path, threads: int = 1, tensorboard: bool = True
@@ -120,9 +140,13 @@ def plan(runs: list[Run], out: Path, threads: int = 1, tensorboard: bool = True
         except (ValueError, TypeError) as error:
             known.append(Outcome(run.name, "failed", 2, message=f"bad settings: {error}"))
             continue
-        state = run_state(run_out, expected.episodes)
+        try:
+            state = run_state(run_out, expected.episodes)
+            diff = differences(run_out, expected) if state != "new" else []
+        except Exception as error:  # a damaged config.json or checkpoint: reported, not touched
+            known.append(Outcome(run.name, "failed", 2, message=f"cannot use {run_out}: {one_line(error)}"))
+            continue
         if state != "new":
-            diff = differences(run_out, expected)
             if diff:
                 known.append(Outcome(run.name, "failed", 2, message=f"{run_out} holds a run with other settings "
                                      f"({'; '.join(diff)}); not touched"))
@@ -136,15 +160,16 @@ def plan(runs: list[Run], out: Path, threads: int = 1, tensorboard: bool = True
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect to Ray: the cluster at ``address`` ("auto", "HOST:PORT"), else a new local one with ``num_cpus``
-    CPUs (default: all). Returns whether this call started it (and should shut it down). No dashboard, no usage
-    statistics."""
+    CPUs (default: all), started in this process. Returns whether this call started it (and should shut it down).
+    No dashboard, no usage statistics. (``plastic-sweep``'s grid starts its local cluster with
+    :class:`agents.sweep.cluster.LocalCluster` instead, which no signal of the terminal reaches.)"""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     if ray.is_initialized():
         return False
-    if address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    if address:  # no "Connecting to existing Ray cluster" lines
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  object_store_memory=256 * 1024**2)
@@ -153,10 +178,19 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
 
 def _outcome(name: str, result: dict[str, Any] | None, error: BaseException | None) -> Outcome:
     if error is not None:
+        if type(error).__name__ == "TaskCancelledError":
+            return Outcome(name, "interrupted", None, message="stopped before it started")
         return Outcome(name, "failed", None, message=f"{type(error).__name__}: {str(error).strip().splitlines()[-1]}")
     code = result["code"]
-    return Outcome(name, "done" if code == 0 else "failed", code, result["seconds"], result["message"],
-                   result["resumed"], result["reward"])
+    if result.get("untouched"):
+        return Outcome(name, "skipped", 0, result["seconds"], "finished by another sweep meanwhile",
+                       result["resumed"], result["reward"])
+    state = "done" if code == 0 else "interrupted" if code in INTERRUPTED_CODES else "failed"
+    return Outcome(name, state, code, result["seconds"], result["message"], result["resumed"], result["reward"])
+
+
+INTERRUPTED_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM)  # plastic-train stopped by a signal, checkpointed
+RUN_STOP_TIMEOUT = 15.0  # seconds the runs get to finish their iteration and checkpoint after a stop
 
 
 def describe(outcome: Outcome, log: Path | None = None) -> str:
@@ -166,57 +200,164 @@ def describe(outcome: Outcome, log: Path | None = None) -> str:
     if outcome.state == "done":
         reward = f", reward {outcome.reward:.3f} (last batch)" if outcome.reward is not None else ""
         return f"done {outcome.name} in {outcome.seconds:.1f} s{' (resumed)' if outcome.resumed else ''}{reward}"
+    if outcome.state == "interrupted":
+        message = outcome.message.split("; continue with")[0].removeprefix("plastic-train: ")
+        return f"stopped {outcome.name} ({message or 'checkpointed'})"
     where = f" (log: {log})" if log is not None else ""
     status = f"exit {outcome.code}" if outcome.code is not None else "error"
     return f"FAILED {outcome.name} ({status}): {outcome.message}{where}"
 
 
+class SweepInterrupted(Exception):
+    """SIGINT or SIGTERM stopped the sweep: the runs checkpointed (or were stopped), Ray is shut down."""
+
+    def __init__(self, signal_name: str, outcomes: list[Outcome], forced: bool) -> None:
+        self.signal_name, self.outcomes, self.forced = signal_name, outcomes, forced
+        stopped = sum(o.state == "interrupted" for o in outcomes)
+        done = sum(o.state == "done" for o in outcomes)
+        how = "stopped at once (runs keep their last checkpoints)" if forced else f"{stopped} runs checkpointed"
+        super().__init__(f"stopped by {signal_name}: {done} runs finished, {how}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(getattr(signal, self.signal_name))
+
+
+class _StopRequests:
+    """While active (main thread only), SIGINT and SIGTERM set ``received`` (the first) and ``forced`` (a second
+    one) instead of raising inside Ray's calls; the previous handlers come back on exit."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.received: str | None = None
+        self.forced = threading.Event()
+        self.any = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.signal(number, self._handle)
+                self._previous.setdefault(number, previous)
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signal.Signals(number).name
+            self.any.set()
+            print(f"\n{self.received}: stopping the sweep; every run checkpoints its iteration (up to "
+                  f"{RUN_STOP_TIMEOUT:.0f} s; again to stop at once)", file=sys.stderr, flush=True)
+        elif not self.forced.is_set():
+            self.forced.set()
+            print(f"{signal.Signals(number).name}: stopping at once", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> _StopRequests:
+        self.install()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+
 def run_jobs(jobs: list[Job], *, address: str | None = None, num_cpus: int | None = None, cpus_per_run: float = 1,
-             max_retries: int = 3, stream: TextIO | None = None, progress: bool | None = None) -> list[Outcome]:
+             max_retries: int = 3, stream: TextIO | None = None, progress: bool | None = None,
+             log_dir: Path | None = None) -> list[Outcome]:
     """Run ``jobs`` as Ray tasks (see the module docstring); prints a line per finished run and keeps an overall
-    bar (done, running, failed, time left). Returns their outcomes in the order of ``jobs``."""
+    bar (done, running, failed, time left). Returns their outcomes in the order of ``jobs``.
+
+    Without ``address`` the local cluster runs in a process of its own (:class:`agents.sweep.cluster.LocalCluster`,
+    its log in ``log_dir``). SIGINT or SIGTERM (Ctrl-C) stops the sweep: the runs are cancelled, each finishes its
+    iteration and checkpoints (up to :data:`RUN_STOP_TIMEOUT` s; a second signal stops them at once), Ray is shut
+    down and :class:`SweepInterrupted` is raised; the same command then continues every run exactly."""
     from tqdm import tqdm
+
+    from agents.sweep.cluster import LocalCluster
 
     stream = stream or sys.stdout
     if not jobs:
         return []
-    started_here = init_ray(address, num_cpus)
+    outcomes: dict[str, Outcome] = {}
+    cluster = None
+    connected = False
+    with _StopRequests(stream) as stop:
+        try:
+            if address is None and not _ray_initialized():
+                log = (log_dir or jobs[0].out.parent / LOG_DIR) / "ray-cluster.log"
+                cluster = LocalCluster(num_cpus, log)
+                address = cluster.start(stop.any)
+            if not stop.any.is_set():
+                connected = init_ray(address, num_cpus)
+                stop.install()  # ray.init sets a SIGTERM handler of its own
+            if not stop.any.is_set():
+                _run_tasks(jobs, outcomes, stop, cpus_per_run, max_retries, stream, progress, tqdm)
+        finally:
+            if connected:
+                import ray
+
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+            if cluster is not None:
+                cluster.stop()
+    if stop.received is not None:
+        for job in jobs:
+            outcomes.setdefault(job.name, Outcome(job.name, "interrupted", None, message="not started"))
+        raise SweepInterrupted(stop.received, [outcomes[job.name] for job in jobs], stop.forced.is_set())
+    return [outcomes[job.name] for job in jobs]
+
+
+def _ray_initialized() -> bool:
+    if "ray" not in sys.modules:
+        return False
+    import ray
+
+    return ray.is_initialized()
+
+
+def _run_tasks(jobs: list[Job], outcomes: dict[str, Outcome], stop: _StopRequests, cpus_per_run: float,
+               max_retries: int, stream: TextIO, progress: bool | None, tqdm: Any) -> None:
     import ray
 
     task = ray.remote(num_cpus=cpus_per_run, max_retries=max_retries, retry_exceptions=False)(execute)
     refs = {task.options(name=job.name).remote(job.spec()): job for job in jobs}
-    outcomes: dict[str, Outcome] = {}
     bar = tqdm(total=len(jobs), unit="run", desc="sweep", dynamic_ncols=True, file=sys.stderr,
                disable=True if progress is False else None if progress is None else False)
     pending = list(refs)
+
+    def collect(ready: list[Any]) -> None:
+        for ref in ready:
+            job = refs[ref]
+            try:
+                outcome = _outcome(job.name, ray.get(ref), None)
+            except Exception as error:  # a task that raised, or whose worker died more than max_retries times
+                outcome = _outcome(job.name, None, error)
+            outcomes[job.name] = outcome
+            bar.write(describe(outcome, Path(job.spec()["log"]) if outcome.state == "failed" else None), file=stream)
+            bar.update(1)
+
     try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=2.0)
-            for ref in ready:
-                job = refs[ref]
-                try:
-                    outcome = _outcome(job.name, ray.get(ref), None)
-                except Exception as error:  # a task that raised, or whose worker died more than max_retries times
-                    outcome = _outcome(job.name, None, error)
-                outcomes[job.name] = outcome
-                bar.write(describe(outcome, Path(job.spec()["log"]) if outcome.state == "failed" else None),
-                          file=stream)
-                bar.update(1)
+        while pending and not stop.any.is_set():
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            collect(ready)
             failed = sum(o.state == "failed" for o in outcomes.values())
             with contextlib.suppress(Exception):  # a cluster-wide estimate: CPUs in use / CPUs per run
                 used = ray.cluster_resources().get("CPU", 0) - ray.available_resources().get("CPU", 0)
                 bar.set_postfix(running=min(len(pending), int(round(used / cpus_per_run))), failed=failed)
-    except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref)
-        bar.write("interrupted: the runs keep their last checkpoints; run the same command again to continue",
-                  file=stream)
-        raise
+        if pending and stop.any.is_set():
+            for ref in pending:  # a running run gets SIGINT: it finishes its iteration and checkpoints
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=False)
+            deadline = time.monotonic() + RUN_STOP_TIMEOUT
+            while pending and time.monotonic() < deadline and not stop.forced.is_set():
+                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.2)
+                collect(ready)
+            for ref in pending:  # past the timeout, or a second signal: stop them now (last checkpoints stay)
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+                outcomes[refs[ref].name] = Outcome(refs[ref].name, "interrupted", None,
+                                                   message="stopped at once; resumes from its last checkpoint")
     finally:
         bar.close()
-        if started_here:
-            ray.shutdown()
-    return [outcomes[job.name] for job in jobs]
 
 
 def run_grid(runs: list[Run], out: str | Path, *, address: str | None = None, num_cpus: int | None = None,
@@ -233,7 +374,7 @@ def run_grid(runs: list[Run], out: str | Path, *, address: str | None = None, nu
         print(f"nothing to run: {sum(o.state == 'skipped' for o in known)} of {len(runs)} runs are finished",
               file=stream, flush=True)
     done = run_jobs(jobs, address=address, num_cpus=num_cpus, cpus_per_run=cpus_per_run, max_retries=max_retries,
-                    stream=stream, progress=progress)
+                    stream=stream, progress=progress, log_dir=out / LOG_DIR)
     order = {run.name: i for i, run in enumerate(runs)}
     outcomes = sorted(known + done, key=lambda o: order.get(o.name, len(order)))
     return GridResult(outcomes, time.perf_counter() - started)

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from gymnasium import spaces
 
-from envs.checks import MAX_EPISODE_LENGTH, check_int, check_outputs
+from envs.checks import MAX_EPISODE_LENGTH, check_bytes, check_features, check_int, check_outputs
 from envs.episodic import EpisodeBatch, EpisodicEnv, EpisodicVectorEnv
 from envs.supervised.losses import check_loss_kind, step_loss
 
@@ -50,8 +50,10 @@ class SupervisedTask(ABC):
         self.episode_length = check_int("episode_length", episode_length)
         if self.episode_length > MAX_EPISODE_LENGTH:
             raise ValueError(f"episode_length must be at most {MAX_EPISODE_LENGTH}, got {self.episode_length}")
-        self.obs_dim = check_int("obs_dim", obs_dim)
-        self.output_dim = check_int("output_dim", output_dim)
+        self.obs_dim = check_features("obs_dim", check_int("obs_dim", obs_dim), "inputs per step")
+        self.output_dim = check_features("output_dim", check_int("output_dim", output_dim), "outputs per step")
+        check_bytes(f"one episode of {self.episode_length} steps x {self.obs_dim + self.output_dim} values",
+                    4 * self.episode_length * (self.obs_dim + self.output_dim), "lower the sizes or the episode length")
         self.loss = loss
         self.obs_low = float(obs_low)
         self.obs_high = float(obs_high)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from envs.checks import check_choice, check_int
+from envs.checks import check_choice, check_features, check_int
 
 OMNIGLOT_ENV_VAR = "PLASTIC_OMNIGLOT"
 SPLITS = ("train", "test", "all")
@@ -184,6 +184,7 @@ def load_omniglot(
     image or archive (naming it) or a bad size.
     """
     image_size = check_int("image_size", image_size, minimum=2)
+    check_features(f"image_size {image_size}", image_size**2, "pixels per drawing")
     path = resolve_omniglot_path(data_dir)
     cache = Path(cache_dir).expanduser().resolve() if cache_dir is not None else None
     return _load_cached(path, image_size, cache)

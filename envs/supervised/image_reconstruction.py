@@ -51,7 +51,7 @@ import os
 
 import numpy as np
 
-from envs.checks import check_int
+from envs.checks import check_features, check_int
 from envs.supervised.base import Episode, SupervisedEnv, SupervisedTask, SupervisedVectorEnv
 from envs.supervised.natural_images import load_natural_images
 from envs.supervised.pattern_memory import write_presentations
@@ -72,6 +72,7 @@ class ImageReconstructionTask(SupervisedTask):
         self.loss_steps = check_int("loss_steps", loss_steps)
         if self.loss_steps > self.probe_steps:
             raise ValueError(f"loss_steps={loss_steps} must be <= probe_steps={probe_steps}")
+        check_features(f"image_size {self.image_size}", self.image_size**2, "pixels per step")  # before the images
         pool = load_natural_images(images, self.image_size, split)
         if self.n_images > len(pool):
             raise ValueError(f"n_images={n_images} is larger than the {len(pool)} images available (split {split!r})")
