@@ -112,6 +112,8 @@ def parse_report_args(argv: list[str]) -> argparse.Namespace:
                                 "curves_wall.png, runs.json in DIR, and for A2C runs the papers' figure and "
                                 "statistics: paper_figure.png, statistics.md, statistics.json.")
     p.add_argument("folder", metavar="DIR", help="sweep folder")
+    p.add_argument("--finished", action="store_true",
+                   help="only the runs that trained their whole budget (a grid still running: its finished runs)")
     add_report_arguments(p)
     return p.parse_args(argv)
 
@@ -156,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["report"]:
         rargs = parse_report_args(argv[1:])
         try:
-            report(Path(rargs.folder), rargs)
+            from agents.sweep.report import run_dirs
+
+            folder = Path(rargs.folder)
+            report(folder, rargs, run_dirs(folder, finished_only=True) if rargs.finished else None)
         except (ValueError, OSError) as error:
             print(f"{PROG}: error: {error}", file=sys.stderr)
             return 2

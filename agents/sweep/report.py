@@ -159,10 +159,22 @@ def write_rewards_csv(outs: list[Path], path: Path) -> Path:
     return path
 
 
-def run_dirs(folder: Path) -> list[Path]:
-    """The run directories directly in a sweep folder (those with a config.json and logged metrics)."""
-    return sorted(p for p in Path(folder).iterdir()
+def run_dirs(folder: Path, finished_only: bool = False) -> list[Path]:
+    """The run directories directly in a sweep folder (those with a config.json and logged metrics); with
+    ``finished_only``, those that have trained their whole budget (the episodes of their config.json)."""
+    runs = sorted(p for p in Path(folder).iterdir()
                   if p.is_dir() and (p / "config.json").is_file() and (p / "metrics.csv").is_file())
+    return [p for p in runs if finished(p)] if finished_only else runs
+
+
+def finished(run: Path) -> bool:
+    """Whether the run directory ``run`` has logged the last iteration of its budget."""
+    from agents.files import read_settings_file
+    from agents.logger import read_metrics
+
+    rows = read_metrics(run / "metrics.csv")
+    budget = read_settings_file(run / "config.json", "run config", fmt="json").get("episodes")
+    return bool(rows) and budget is not None and int(rows[-1]["episodes"]) >= int(budget)
 
 
 def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episodes: int = 300,
@@ -171,7 +183,8 @@ def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episod
                  bin_smooth: int = 5) -> dict[str, Any]:
     """report.md (the table and figures), curves.png, curves_wall.png and runs.json in ``folder`` for the runs
     ``outs`` (default: every run directory in it). ``groups``: run name -> table group (default: its core).
-    rewards.csv: every run's reward per episode by iteration (:func:`write_rewards_csv`).
+    rewards.csv: the reward per episode by iteration (:func:`write_rewards_csv`) of ``outs`` and of every other run
+    in ``folder``, finished or not.
     For A2C runs also the papers' figure and statistics (``agents.sweep.statistics``: paper_figure.png,
     statistics.md, statistics.json) over bins of ``bin_size`` iterations, smoothed over ``bin_smooth`` bins."""
     folder = Path(folder)
@@ -188,7 +201,7 @@ def write_report(folder: str | Path, outs: list[Path] | None = None, eval_episod
     pngs, plot_text = figures(outs, folder / "curves", reach, smooth)
     table = markdown_table(summaries, reach)
     paper = paper_statistics(folder, outs, groups or {}, bin_size, bin_smooth)
-    write_rewards_csv(outs, folder / "rewards.csv")
+    write_rewards_csv(list(dict.fromkeys([*outs, *run_dirs(folder)])), folder / "rewards.csv")
     text = [f"# {title or folder.name}", "", note, "", *paper,
             f"{len(outs)} runs. Final reward = mean reward per episode over the last 10% of the training batches of "
             f"each run; eval = mean reward per episode of {eval_episodes} fresh episodes with frozen weights "

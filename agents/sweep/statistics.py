@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def draw_paper_figure(ends: np.ndarray, groups: dict[str, np.ndarray], batch: in
     if batch:
         top = ax.secondary_xaxis("top", functions=(lambda it: it * batch, lambda ep: ep / batch))
         top.set_xlabel(f"episodes ({batch} per iteration)")
-    ax.set_title(title, fontsize="medium")
+    ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize="medium")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()

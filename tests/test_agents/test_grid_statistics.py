@@ -110,3 +110,28 @@ def test_paper_figure_smoothing_axes_and_names(tmp_path):
     saved = json.loads((tmp_path / "statistics.json").read_text())
     assert saved["bin_size"] == BIN and len(saved["bins"]["ends"]) == 100 and out["iterations"] == ITERATIONS
     assert st.label("modulated lr=0.001") == "Simple neuromodulation (lr=0.001)"
+
+
+def test_report_of_the_finished_runs_of_a_grid_still_running(tmp_path, capsys):
+    from agents.cli import sweep as sweep_cli
+    from agents.cli import train
+
+    grid = tmp_path / "grid"
+    common = ["--env", "Plastic/ReversalBandit-v0", "--hidden", "4", "--batch", "2", "--env-kwargs",
+              '{"episode_length": 6}', "--no-progress", "--no-tensorboard"]
+    for core in ("rnn", "modulated"):
+        for seed in (0, 1):
+            assert train.main([*common, "--core", core, "--seed", str(seed), "--iterations", "6",
+                               "--out", str(grid / f"{core}-s{seed}")]) == 0
+    # a run still training: its config asks for more iterations than it has logged
+    assert train.main([*common, "--core", "rnn", "--seed", "2", "--iterations", "4", "--out", str(grid / "rnn-s2")]) == 0
+    config = json.loads((grid / "rnn-s2" / "config.json").read_text())
+    config["episodes"] = 40
+    (grid / "rnn-s2" / "config.json").write_text(json.dumps(config))
+    assert sweep_cli.main(["report", str(grid), "--eval-episodes", "0", "--finished", "--bin", "2"]) == 0
+    saved = json.loads((grid / "statistics.json").read_text())
+    assert saved["iterations"] == 6 and [r["seeds"] for r in saved["finals"]] == [2, 2]  # rnn-s2 left out
+    header = (grid / "rewards.csv").read_text().splitlines()[0].split(",")
+    assert "rnn-s2" in header and len(header) == 6  # ... but its rewards are kept
+    assert sweep_cli.main(["report", str(grid), "--eval-episodes", "0", "--bin", "2"]) == 0
+    assert json.loads((grid / "statistics.json").read_text())["iterations"] == 4  # the range all five cover
