@@ -124,7 +124,8 @@ def test_report_of_the_finished_runs_of_a_grid_still_running(tmp_path, capsys):
             assert train.main([*common, "--core", core, "--seed", str(seed), "--iterations", "6",
                                "--out", str(grid / f"{core}-s{seed}")]) == 0
     # a run still training: its config asks for more iterations than it has logged
-    assert train.main([*common, "--core", "rnn", "--seed", "2", "--iterations", "4", "--out", str(grid / "rnn-s2")]) == 0
+    still = grid / "rnn-s2"
+    assert train.main([*common, "--core", "rnn", "--seed", "2", "--iterations", "4", "--out", str(still)]) == 0
     config = json.loads((grid / "rnn-s2" / "config.json").read_text())
     config["episodes"] = 40
     (grid / "rnn-s2" / "config.json").write_text(json.dumps(config))
