@@ -12,10 +12,12 @@ what backward recomputes from a checkpoint) and ``backward_sequence`` (the whole
 each timed by this thread's CPU time (``time.thread_time``: other processes on a shared machine do not count;
 caches still are shared). Their floating-point operations and bytes are counted per trace entry (b, j, i) from
 the expressions of ``csrc/kernels.cpp`` (``FLOPS`` and ``ARRAYS`` below: multiplies and adds, the clip's compares
-not counted; each (N, N) array a sweep loads or stores counts its itemsize, w and alpha included, since every
-batch element reads them again). The relevant bandwidth roof is that of the smallest level holding the kernel's
-working set (``working_set``); the attainable rate is min(peak, intensity x that bandwidth) (the roofline
-model), and "of roof" is the achieved FLOP/s over it.
+not counted; each (N, N) array a sweep loads or stores counts its itemsize, w and alpha included: every batch
+element of the backward reads them again, the forward once per 4 elements). Bytes are what the kernel's loads and
+stores move, not only what reaches memory: a fraction of bandwidth above 100% means that part of them came from a
+nearer level than the one the working set is charged to. The relevant bandwidth roof is that of the smallest level
+holding the kernel's working set (``working_set``); the attainable rate is min(peak, intensity x that bandwidth)
+(the roofline model), and "of roof" is the achieved FLOP/s over it.
 """
 
 from __future__ import annotations
@@ -51,15 +53,17 @@ FLOPS = {
     "modulated": {"product": 4, "update": 2, "backward": 19},
     "retroactive": {"product": 4, "update": 6, "backward": 26},
 }
-# (N, N) arrays loaded or stored per trace entry: the product loads w, alpha, Hebb; the update loads the trace(s)
-# and stores them; a backward step loads Hebb, dL/dHebb (and E, dL/dE) in its reductions, then again with w, alpha
-# and dL/dalpha, storing the adjoints and dL/dalpha.
+TILE = 4  # batch elements per sweep of forward_step (TILE in csrc/kernels.cpp): one load of w and alpha serves them
+# (N, N) arrays loaded or stored per trace entry: the product loads Hebb, and w and alpha once per TILE elements; the
+# update loads the trace(s) and stores them; a backward step loads Hebb, dL/dHebb (and E, dL/dE) in its reductions,
+# then again with w, alpha and dL/dalpha, storing the adjoints and dL/dalpha.
+PRODUCT = 1 + 2 / TILE
 ARRAYS = {
-    "decay": {"product": 3, "update": 2, "backward": 9},
-    "oja": {"product": 3, "update": 2, "backward": 9},
-    "hebb": {"product": 3, "update": 2, "backward": 9},
-    "modulated": {"product": 3, "update": 2, "backward": 9},
-    "retroactive": {"product": 3, "update": 4, "backward": 14},
+    "decay": {"product": PRODUCT, "update": 2, "backward": 9},
+    "oja": {"product": PRODUCT, "update": 2, "backward": 9},
+    "hebb": {"product": PRODUCT, "update": 2, "backward": 9},
+    "modulated": {"product": PRODUCT, "update": 2, "backward": 9},
+    "retroactive": {"product": PRODUCT, "update": 4, "backward": 14},
 }
 
 

@@ -15,8 +15,9 @@ TINY_LEVELS = {"L1": 8 << 10, "L2": 64 << 10, "L3": 256 << 10, "DRAM": 1 << 20}
 
 
 def test_counts_by_hand():
-    # modulated, B=2, N=3: 18 entries; forward = product 4 + update 2 flops, 3 + 2 arrays of 4 bytes
-    assert roofline.count("modulated", "forward step", 2, 3) == (18 * 6, 18 * 5 * 4)
+    # modulated, B=2, N=3: 18 entries; forward = product 4 + update 2 flops; Hebb, w and alpha (once per 4
+    # elements) loaded, then Hebb loaded and stored: 3.5 arrays of 4 bytes
+    assert roofline.count("modulated", "forward step", 2, 3) == (18 * 6, 18 * 3.5 * 4)
     assert roofline.count("modulated", "trace update", 2, 3) == (18 * 2, 18 * 2 * 4)
     # retroactive backward over 5 steps with 3 recomputed updates, float64
     flops, nbytes = roofline.count("retroactive", "backward sequence", 2, 3, steps=5, recomputed=3, itemsize=8)
