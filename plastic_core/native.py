@@ -15,7 +15,8 @@ They are registered with ``TORCH_LIBRARY`` (typed schemas; ``TORCH_CHECK`` on dt
 every shape, so a wrong argument raises a ``RuntimeError`` naming it), run on torch's intra-op thread pool
 (``at::parallel_for``: torch's OpenMP runtime, no second one) and show up in ``torch.profiler`` as
 ``plastic_core::forward_step`` and so on; their fake (shape-only) versions, registered when the library is
-loaded, let ``torch.compile`` and ``torch.export`` trace calls to them.
+loaded, let ``torch.compile`` and ``torch.export`` trace calls to them. The same library holds the microbenchmarks
+of ``plastic_core.roofline`` (``csrc/roofline.cpp``: ``BENCHMARKS``), built with the same flags.
 
 Results do not depend on the CPU: every sum runs over 8 fixed lanes in a fixed order (``FOR_LANES``), so the
 portable build (``narrow``: the target's baseline, SSE2 on x86-64) and the AVX2 build (``wide``, loaded where the
@@ -74,6 +75,8 @@ SOURCES = {path.name: path.read_text() for path in sorted([*SOURCE_DIR.glob("*.c
 SOURCE = "".join(f"// file {name}\n{text}" for name, text in SOURCES.items())  # all of them, for the cache key
 DTYPES = (torch.float32, torch.float64)
 OPERATORS = ("forward_step", "update_step", "backward_sequence")  # torch.ops.plastic_core.<name>
+# built into the same library: the microbenchmarks of plastic_core.roofline (csrc/roofline.cpp), no fake versions
+BENCHMARKS = ("peak_flops", "copy_bytes")
 
 # -fopenmp: for at::parallel_for (torch's OpenMP runtime; the library links none of its own) and the simd loops.
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fopenmp"]
@@ -302,7 +305,7 @@ def _check(path: Path) -> str | None:
 def _missing_operators() -> list[str]:
     """The operators that no loaded library has registered yet."""
     missing = []
-    for name in OPERATORS:
+    for name in (*OPERATORS, *BENCHMARKS):
         try:
             getattr(torch.ops.plastic_core, name)
         except (AttributeError, RuntimeError):

@@ -3,6 +3,7 @@
     plastic bench core                        # B=30,N=100 and B=256,N=256, 200 steps, CPU
     plastic bench core --device cuda --repeats 5
     plastic bench core --configs 30x100 --cores plastic,retroactive --reference --threads 1
+    plastic bench core --roofline             # this CPU's roofs and every native kernel against them
 
 Each (core, config) runs in its own subprocess, so that peak memory is that run's alone: on CUDA
 ``torch.cuda.max_memory_allocated``; on CPU the growth of the process's peak resident set (``ru_maxrss``) from
@@ -11,6 +12,10 @@ backward" is exact: the distinct storages autograd keeps from one forward pass (
 (B, N, N) trace per step and per trace is the floor for backpropagation through time). "steps/s" counts
 time steps of the whole batch per second, forward and backward together (loss: mean of h squared).
 The measurement is ``agents.benchmarks.core.measure_core``.
+
+``--roofline`` measures this CPU's float32 peak and cache/DRAM copy bandwidths on one thread, then each native
+kernel (forward step, trace update, backward sequence; every rule) at ``--configs`` against them
+(``plastic_core.roofline``: what is counted and how); ``--steps`` is then the backward's tape length (default 16).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch
 
 from agents.benchmarks.core import CORES, REFERENCE_CORES
 from agents.benchmarks.isolated import run_isolated
-from plastic_core import make_core
+from plastic_core import make_core, roofline
 
 
 def parse_config(text: str) -> tuple[int, int]:
@@ -39,7 +44,8 @@ def parse_config(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default cpu)")
-    parser.add_argument("--steps", type=int, default=200, help="unroll length T (default 200)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="unroll length T (default 200; with --roofline the backward's tape, default 16)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forward+backward passes after a warm-up")
     parser.add_argument("--cores", default=",".join(CORES), help="comma-separated core names")
     parser.add_argument("--configs", type=parse_config, nargs="+", default=[(30, 100), (256, 256)],
@@ -48,10 +54,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--reference", action="store_true",
                         help="also time the plain transcription (plastic_core.reference) of the plastic cores")
+    parser.add_argument("--roofline", action="store_true",
+                        help="this CPU's roofs and every native kernel's share of them (one thread), not the unrolls")
     args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = 16 if args.roofline else 200
     for flag in ("steps", "repeats", "input_size"):
         if getattr(args, flag) <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be positive")
+
+    if args.roofline:
+        roofs = roofline.measure_roofs()
+        print(f"this CPU, one thread (CPU time of this thread), float32\n\n{roofline.format_roofs(roofs)}\n")
+        rows = roofline.measure_kernels(roofs, tuple(args.configs), args.steps)
+        print(f"native kernels, alpha per connection, backward over {args.steps} steps\n\n{roofline.format_rows(rows)}")
+        return
 
     cores = [name.strip() for name in args.cores.split(",") if name.strip()]
     for name in cores:

@@ -159,45 +159,75 @@ void over_batch(long B, int nthreads, const F &body) {
     at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) { body(b0, b1); });
 }
 
-// batch elements b0..b1-1 (see forward_kernel)
-template <typename real>
-void forward_chunk(const Params<real> *P, long b0, long b1, const real *d, const real *hp, const real *H,
-                   const real *E, real *Ho, real *Eo, real *h, real *m0, real *p, const real *clamp) {
-    const long N = P->N;
+// batch elements b..b+BT-1 (see forward_kernel): row j's recurrent products of all BT elements in one sweep, so that
+// each load of a row of w and alpha serves BT elements (and BT independent sums keep the vector units busy); each
+// element's sum runs over the same lanes in the same order as alone, so the tile size changes no result
+template <typename real, int BT>
+HOT void forward_tile(const Params<real> *P, long b, const real *d, const real *hp, const real *H, const real *E,
+                      real *Ho, real *Eo, real *h, real *m0, real *p, const real *clamp, real *rowH, real *rowE) {
+    const long N = P->N, NN = N * N;
     const real *w = P->w, *alpha = P->alpha, *modw = P->modw, *modb = P->modb;
     const bool modulated = P->kind >= MODULATED;
-    std::vector<real> rows(2 * N);
-    real *rowH = rows.data(), *rowE = rowH + N;
-    for (long b = b0; b < b1; b++) {
-        const real *Hb = H + b * N * N, *Eb = E ? E + b * N * N : nullptr, *hpb = hp + b * N;
-        real *Hob = Ho + b * N * N, *Eob = Eo ? Eo + b * N * N : nullptr, *hb = h + b * N;
-        for (long j = 0; j < N; j++) {
-            const real *Hr = Hb + j * N, *wr = w + j * N;
-            real acc;
-            if (P->akind == CONNECTION) {
-                const real *ar = alpha + j * N;
-                real accs[LANES] = {0};
-                FOR_LANES(N, accs[l] += (wr[i] + ar[i] * Hr[i]) * hpb[i])
-                acc = lane_sum(accs);
-            } else {
-                real aws[LANES] = {0}, ahs[LANES] = {0};
-                FOR_LANES(N, aws[l] += wr[i] * hpb[i]; ahs[l] += Hr[i] * hpb[i])
-                const real aw = lane_sum(aws), ah = lane_sum(ahs);
-                p[b * N + j] = ah;
-                acc = aw + (P->akind == NEURON ? alpha[j] : alpha[0]) * ah;
-            }
-            hb[j] = clamp && !std::isnan(clamp[b * N + j]) ? clamp[b * N + j] : std::tanh(d[b * N + j] + acc);
-            if (!modulated) update_row_to(P, j, hb[j], real(0), hpb, Hb, Eb, Hob, Eob, rowH, rowE);
+    for (long j = 0; j < N; j++) {
+        const real *wr = w + j * N;
+        const real *Hr[BT], *hpk[BT];
+        for (int k = 0; k < BT; k++) {
+            Hr[k] = H + (b + k) * NN + j * N;
+            hpk[k] = hp + (b + k) * N;
         }
-        if (modulated) {  // M(t) needs the whole h(t): a second sweep
+        real acc[BT];
+        if (P->akind == CONNECTION) {
+            const real *ar = alpha + j * N;
+            real accs[BT][LANES] = {};
+            FOR_LANES(N, for (int k = 0; k < BT; k++) accs[k][l] += (wr[i] + ar[i] * Hr[k][i]) * hpk[k][i])
+            for (int k = 0; k < BT; k++) acc[k] = lane_sum(accs[k]);
+        } else {
+            real aws[BT][LANES] = {}, ahs[BT][LANES] = {};
+            FOR_LANES(N, for (int k = 0; k < BT; k++) {
+                aws[k][l] += wr[i] * hpk[k][i];
+                ahs[k][l] += Hr[k][i] * hpk[k][i];
+            })
+            for (int k = 0; k < BT; k++) {
+                const real aw = lane_sum(aws[k]), ah = lane_sum(ahs[k]);
+                p[(b + k) * N + j] = ah;
+                acc[k] = aw + (P->akind == NEURON ? alpha[j] : alpha[0]) * ah;
+            }
+        }
+        for (int k = 0; k < BT; k++) {
+            const long bk = b + k, at = bk * N + j;
+            h[at] = clamp && !std::isnan(clamp[at]) ? clamp[at] : std::tanh(d[at] + acc[k]);
+            if (!modulated)
+                update_row_to(P, j, h[at], real(0), hp + bk * N, H + bk * NN, E ? E + bk * NN : nullptr, Ho + bk * NN,
+                              Eo ? Eo + bk * NN : nullptr, rowH, rowE);
+        }
+    }
+    if (modulated) {  // M(t) needs the whole h(t): a second sweep
+        for (int k = 0; k < BT; k++) {
+            const long bk = b + k;
+            const real *hb = h + bk * N;
             real z = modb[0];
             for (long j = 0; j < N; j++) z += modw[j] * hb[j];
             const real mb = std::tanh(z);
-            m0[b] = mb;
+            m0[bk] = mb;
             for (long j = 0; j < N; j++)
-                update_row_to(P, j, hb[j], row_modulation(P, j, mb), hpb, Hb, Eb, Hob, Eob, rowH, rowE);
+                update_row_to(P, j, hb[j], row_modulation(P, j, mb), hp + bk * N, H + bk * NN,
+                              E ? E + bk * NN : nullptr, Ho + bk * NN, Eo ? Eo + bk * NN : nullptr, rowH, rowE);
         }
     }
+}
+
+constexpr int TILE = 4;  // batch elements per forward sweep
+
+// batch elements b0..b1-1 (see forward_kernel), TILE at a time
+template <typename real>
+void forward_chunk(const Params<real> *P, long b0, long b1, const real *d, const real *hp, const real *H,
+                   const real *E, real *Ho, real *Eo, real *h, real *m0, real *p, const real *clamp) {
+    std::vector<real> rows(2 * P->N);
+    real *rowH = rows.data(), *rowE = rowH + P->N;
+    long b = b0;
+    for (; b + TILE <= b1; b += TILE)
+        forward_tile<real, TILE>(P, b, d, hp, H, E, Ho, Eo, h, m0, p, clamp, rowH, rowE);
+    for (; b < b1; b++) forward_tile<real, 1>(P, b, d, hp, H, E, Ho, Eo, h, m0, p, clamp, rowH, rowE);
     if (Ho != H) fence();
 }
 

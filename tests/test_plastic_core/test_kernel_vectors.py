@@ -101,7 +101,7 @@ def test_vector_width_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_portable_builds_do_not_depend_on_the_cpu() -> None:
     assert "-march=native" not in native.FLAGS and native.VECTOR_FLAGS["narrow"] == []
     assert native.VECTOR_FLAGS["wide"] == ["-mavx2"] and "-ffp-contract=off" in native.FLAGS
-    assert set(native.SOURCES) == {"kernels.h", "kernels.cpp", "operators.cpp"}
+    assert set(native.SOURCES) == {"kernels.h", "kernels.cpp", "operators.cpp", "roofline.cpp"}
     for name, text in native.SOURCES.items():
         assert text == (native.SOURCE_DIR / name).read_text() and text in native.SOURCE
         assert "reduction(" not in text  # no sum left to the compiler's vector width
