@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from agents.checkpoint import RunError
+from plastic_core import RecurrentCore, make_core
 
 MAX_BATCH = 100_000  # episodes per iteration: far beyond any setting of the papers, well before memory runs out
 MAX_CONFIG_DEPTH = 32  # nesting of config.json (deeper is damage, not settings)
@@ -63,6 +64,17 @@ def check_env_id_source(env_id: Any, where: str | os.PathLike, trusted: str | No
             f"import; a run directory's files never choose code to run. If you trust it, give --env {env_id!r} "
             "on the command line"
         )
+
+
+def build_core(name: str, input_size: int, hidden: int, core_kwargs: dict[str, Any] | None = None) -> RecurrentCore:
+    """``make_core(name, input_size, hidden, **core_kwargs)``, with a one-line ``ValueError`` for an unknown core
+    or an option the core does not take (``make_core`` raises ``TypeError`` for those)."""
+    if core_kwargs is not None and not isinstance(core_kwargs, dict):
+        raise ValueError(f"core_kwargs must be a dict of the core's options, got {core_kwargs!r}")
+    try:
+        return make_core(name, input_size, hidden, **(core_kwargs or {}))
+    except TypeError as error:
+        raise ValueError(f"bad core kwargs {core_kwargs!r} for core {name!r}: {error}") from None
 
 
 def config_depth(value: Any) -> int:
