@@ -2,6 +2,8 @@
 
     python scripts/benchmark_vs_sb3.py                                  # cue-reward and maze, ~20 s per row
     python scripts/benchmark_vs_sb3.py --envs Plastic/Maze-v0 --seconds 10 --json runs/vs_sb3.json
+    python scripts/benchmark_vs_sb3.py --cores modulated --hidden 64 --sb3-cores modulated   # + RecurrentPPO with
+                                                                        # our modulated core (agents.sb3)
 
 Each row trains for about ``--seconds`` of wall time (after one untimed warm-up unit) on the same env, with the
 same env settings, on the CPU with ``--threads`` torch threads, and reports env steps per second (every step of
@@ -12,7 +14,8 @@ every parallel episode counts), training included:
   the maze, 200 on cue-reward), as in scripts/benchmark.py.
 * ``sb3 RecurrentPPO``: ``model.learn`` one rollout at a time (n_steps x n_envs env steps, then its PPO epochs) on
   SB3's ``make_vec_env`` with ``--n-envs`` envs (8), ``MlpLstmPolicy`` with ``lstm_hidden_size=256``, SB3's defaults
-  otherwise except the env's discount (as scripts/compare_sb3.py builds it).
+  otherwise except the env's discount (as scripts/compare_sb3.py builds it); with ``--sb3-cores``, also
+  RecurrentPPO with ``agents.sb3.PlasticPolicy`` and each of those cores (``--sb3-hidden`` units), the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import torch
 import envs  # noqa: F401  (registers the Plastic/... ids)
 from agents.a2c import A2CTrainer
 from agents.config import env_defaults, make_config
+from agents.sb3 import make_model
 
 ENVS = ("Plastic/CueReward-v0", "Plastic/Maze-v0")
 OUR_CORES = ("retroactive", "rnn")
@@ -48,9 +52,9 @@ def time_units(unit: Callable[[], int], seconds: float) -> tuple[int, float]:
             return steps, elapsed
 
 
-def measure_ours(env_id: str, core: str, seconds: float) -> dict:
+def measure_ours(env_id: str, core: str, seconds: float, hidden: int | None = None) -> dict:
     """Env steps per second of ``A2CTrainer.train_iteration`` (B episodes in lock-step, training included)."""
-    config = make_config(env_id, core, episodes=10**9, seed=0)
+    config = make_config(env_id, core, episodes=10**9, seed=0, hidden=hidden)
     trainer = A2CTrainer(config)
     iteration = 0
 
@@ -65,14 +69,14 @@ def measure_ours(env_id: str, core: str, seconds: float) -> dict:
             "seconds": elapsed, "env_steps_per_s": steps / elapsed}
 
 
-def measure_sb3(env_id: str, seconds: float, n_envs: int) -> dict:
-    """Env steps per second of RecurrentPPO ``learn``, one rollout (n_steps x n_envs steps + its update) per unit."""
-    from sb3_contrib import RecurrentPPO
+def measure_sb3(env_id: str, seconds: float, n_envs: int, core: str | None = None, hidden: int = 64) -> dict:
+    """Env steps per second of RecurrentPPO ``learn``, one rollout (n_steps x n_envs steps + its update) per unit:
+    ``MlpLstmPolicy`` (LSTM 256), or ``PlasticPolicy`` with ``core`` of ``hidden`` units."""
     from stable_baselines3.common.env_util import make_vec_env
 
     vec_env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    model = RecurrentPPO("MlpLstmPolicy", vec_env, policy_kwargs={"lstm_hidden_size": 256},
-                         gamma=env_defaults(env_id)["gamma"], seed=0, device="cpu", verbose=0)
+    model = make_model("recurrent-ppo", vec_env, core, hidden, gamma=env_defaults(env_id)["gamma"], seed=0,
+                       device="cpu", verbose=0)
     rollout = model.n_steps * n_envs
 
     def unit() -> int:
@@ -82,7 +86,8 @@ def measure_sb3(env_id: str, seconds: float, n_envs: int) -> dict:
 
     steps, elapsed = time_units(unit, seconds)
     vec_env.close()
-    return {"env": env_id, "trainer": f"{SB3_NAME}, {n_envs} envs", "env_steps": steps, "seconds": elapsed,
+    name = SB3_NAME if core is None else f"sb3 RecurrentPPO ({core} {hidden}, agents.sb3)"
+    return {"env": env_id, "trainer": f"{name}, {n_envs} envs", "env_steps": steps, "seconds": elapsed,
             "env_steps_per_s": steps / elapsed}
 
 
@@ -95,6 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--envs", default=",".join(ENVS), help=f"comma-separated env ids (default {','.join(ENVS)})")
     parser.add_argument("--cores", default=",".join(OUR_CORES), help="our cores, comma-separated (default "
                         f"{','.join(OUR_CORES)})")
+    parser.add_argument("--hidden", type=int, default=None, help="our cores' hidden units (default: the env's)")
+    parser.add_argument("--sb3-cores", default="", help="also RecurrentPPO with these of our cores, comma-separated "
+                        "(agents.sb3.PlasticPolicy; default none)")
+    parser.add_argument("--sb3-hidden", type=int, default=64, help="hidden units of --sb3-cores (default 64)")
     parser.add_argument("--seconds", type=float, default=20.0, help="timed wall time per row (default 20)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--n-envs", type=int, default=8, help="parallel envs of the SB3 vector env (default 8)")
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     env_ids = [name.strip() for name in args.envs.split(",") if name.strip()]
     cores = [name.strip() for name in args.cores.split(",") if name.strip()]
+    sb3_cores = [name.strip() for name in args.sb3_cores.split(",") if name.strip()]
     unknown = [name for name in env_ids if name not in gym.registry]
     if unknown:
         parser.error(f"unknown env ids {unknown}")
@@ -116,10 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for env_id in env_ids:
         for core in cores:
-            results.append(measure_ours(env_id, core, args.seconds))
+            results.append(measure_ours(env_id, core, args.seconds, args.hidden))
             print(format_row(results[-1]), flush=True)
-        results.append(measure_sb3(env_id, args.seconds, args.n_envs))
-        print(format_row(results[-1]), flush=True)
+        for core in (None, *sb3_cores):
+            results.append(measure_sb3(env_id, args.seconds, args.n_envs, core, args.sb3_hidden))
+            print(format_row(results[-1]), flush=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
