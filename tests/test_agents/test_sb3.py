@@ -88,12 +88,21 @@ def test_loading_weights_of_another_core_is_refused():
         model.policy.load_state_dict(other.policy.state_dict())
 
 
-def test_shared_core_has_one_core_and_trains():
+def test_shared_core_has_one_core_trains_and_the_policy_alone_saves_and_loads(tmp_path):
     model = small_model("retroactive", policy_kwargs={"shared_core": True})
     assert model.policy.lstm_critic is None and model.policy.shared_lstm
     model.learn(64)
-    actions, _ = play(model, 3)
-    assert all(a.shape == (2,) for a in actions)
+    model.policy.save(tmp_path / "policy.pt")  # SB3's policy-only format: constructor parameters + state dict
+    policy = PlasticPolicy.load(tmp_path / "policy.pt")
+    assert policy.core_settings == model.policy.core_settings and policy.saved_with == __version__
+    obs, starts = np.ones((2, 5), dtype=np.float32), np.ones(2, dtype=bool)
+    state, loaded_state = None, None
+    for _ in range(3):
+        action, state = model.policy.predict(obs, state, starts, deterministic=True)
+        loaded_action, loaded_state = policy.predict(obs, loaded_state, starts, deterministic=True)
+        np.testing.assert_array_equal(action, loaded_action)
+        np.testing.assert_array_equal(state[0], loaded_state[0])
+        starts = np.zeros(2, dtype=bool)
 
 
 def test_box_actions_work():
