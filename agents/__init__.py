@@ -1,5 +1,6 @@
 # ruff: noqa: E402  (the package check runs before the imports it guards)
-"""A2C agents whose recurrent core is any plastic_core network, the supervised meta-trainer, baselines.
+"""A2C agents whose recurrent core is any plastic_core network, the supervised meta-trainer, baselines, and the
+same cores inside sb3-contrib RecurrentPPO (``agents.sb3.PlasticPolicy``).
 
 The names below are imported on first use (``from agents import A2CConfig`` works as before), so that a command's
 entry point (:mod:`agents.cli.plastic`) starts before torch is imported and can answer an early Ctrl-C in one line.

@@ -32,11 +32,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import envs  # noqa: F401  (registers the Plastic/... ids)
-from agents.checks import check_device
+from agents.checks import build_core, check_device
 from agents.config import RESUMABLE_FIELDS, A2CConfig
 from agents.provenance import record_session
 from agents.run import RunDir, TorchTrainer, load_weights, train_loop
-from plastic_core import ModulatedRNN, RecurrentCore, State, make_core
+from plastic_core import ModulatedRNN, RecurrentCore, State
 from plastic_core.fused import TracePool, record
 
 MAX_EPISODE_STEPS = 100_000  # guard against an env that never ends its episodes
@@ -100,11 +100,7 @@ class ActorCritic(nn.Module):
 
 def build_agent(config: A2CConfig, obs_size: int, n_actions: int) -> ActorCritic:
     """The agent of ``config`` (weights drawn from the global torch RNG: seed it first)."""
-    try:
-        core = make_core(config.core, obs_size, config.hidden, **config.core_kwargs)
-    except TypeError as error:
-        raise ValueError(f"bad core kwargs {config.core_kwargs!r} for core {config.core!r}: {error}") from None
-    return ActorCritic(core, n_actions)
+    return ActorCritic(build_core(config.core, obs_size, config.hidden, config.core_kwargs), n_actions)
 
 
 @dataclass

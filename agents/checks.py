@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from agents.checkpoint import RunError
+from plastic_core import RecurrentCore, make_core
 
 MAX_BATCH = 100_000  # episodes per iteration: far beyond any setting of the papers, well before memory runs out
 MAX_SEED = 2**32 - 1  # seeds feed numpy's and torch's generators; beyond this they overflow
@@ -75,6 +76,17 @@ def check_env_id(env_id: Any, where: str | os.PathLike, trusted: str | None = No
         plastic = ", ".join(sorted(k for k in registry if k.startswith("Plastic/")))
         raise RunError(f"{where} names env id {env_id!r}, which is not registered with gymnasium (registered here: "
                        f"{plastic}, and gymnasium's own); an env of your own needs --env on the command line")
+
+
+def build_core(name: str, input_size: int, hidden: int, core_kwargs: dict[str, Any] | None = None) -> RecurrentCore:
+    """``make_core(name, input_size, hidden, **core_kwargs)``, with a one-line ``ValueError`` for an unknown core
+    or an option the core does not take (``make_core`` raises ``TypeError`` for those)."""
+    if core_kwargs is not None and not isinstance(core_kwargs, dict):
+        raise ValueError(f"core_kwargs must be a dict of the core's options, got {core_kwargs!r}")
+    try:
+        return make_core(name, input_size, hidden, **(core_kwargs or {}))
+    except TypeError as error:
+        raise ValueError(f"bad core kwargs {core_kwargs!r} for core {name!r}: {error}") from None
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

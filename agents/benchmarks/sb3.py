@@ -35,9 +35,9 @@ def time_units(unit: Callable[[], int], seconds: float) -> tuple[int, float]:
             return steps, elapsed
 
 
-def measure_ours(env_id: str, core: str, seconds: float) -> dict:
+def measure_ours(env_id: str, core: str, seconds: float, hidden: int | None = None) -> dict:
     """Env steps per second of ``A2CTrainer.train_iteration`` (B episodes in lock-step, training included)."""
-    config = make_config(env_id, core, episodes=10**9, seed=0)
+    config = make_config(env_id, core, episodes=10**9, seed=0, hidden=hidden)
     trainer = A2CTrainer(config)
     iteration = 0
 
@@ -52,14 +52,16 @@ def measure_ours(env_id: str, core: str, seconds: float) -> dict:
             "seconds": elapsed, "env_steps_per_s": steps / elapsed}
 
 
-def measure_sb3(env_id: str, seconds: float, n_envs: int) -> dict:
-    """Env steps per second of RecurrentPPO ``learn``, one rollout (n_steps x n_envs steps + its update) per unit."""
-    from sb3_contrib import RecurrentPPO
+def measure_sb3(env_id: str, seconds: float, n_envs: int, core: str | None = None, hidden: int = 64) -> dict:
+    """Env steps per second of RecurrentPPO ``learn``, one rollout (n_steps x n_envs steps + its update) per unit:
+    ``MlpLstmPolicy`` (LSTM 256), or ``agents.sb3.PlasticPolicy`` with ``core`` of ``hidden`` units."""
     from stable_baselines3.common.env_util import make_vec_env
 
+    from agents.sb3 import make_model
+
     vec_env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    model = RecurrentPPO("MlpLstmPolicy", vec_env, policy_kwargs={"lstm_hidden_size": 256},
-                         gamma=env_defaults(env_id)["gamma"], seed=0, device="cpu", verbose=0)
+    model = make_model("recurrent-ppo", vec_env, core, hidden, gamma=env_defaults(env_id)["gamma"], seed=0,
+                       device="cpu", verbose=0)
     rollout = model.n_steps * n_envs
 
     def unit() -> int:
@@ -69,5 +71,6 @@ def measure_sb3(env_id: str, seconds: float, n_envs: int) -> dict:
 
     steps, elapsed = time_units(unit, seconds)
     vec_env.close()
-    return {"env": env_id, "trainer": f"{SB3_NAME}, {n_envs} envs", "env_steps": steps, "seconds": elapsed,
+    name = SB3_NAME if core is None else f"sb3 RecurrentPPO ({core} {hidden}, agents.sb3)"
+    return {"env": env_id, "trainer": f"{name}, {n_envs} envs", "env_steps": steps, "seconds": elapsed,
             "env_steps_per_s": steps / elapsed}

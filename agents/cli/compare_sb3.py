@@ -1,13 +1,17 @@
-"""Train the same env with stable-baselines3 A2C (MLP) or sb3-contrib RecurrentPPO (LSTM), logged like our runs.
+"""Train the same env with stable-baselines3 A2C (MLP) or sb3-contrib RecurrentPPO (LSTM, or any of our cores),
+logged like our runs.
 
     python scripts/compare_sb3.py --algo a2c --env Plastic/Maze-v0 --episodes 3000 --seed 0 --out runs/maze-sb3-a2c-0
     python scripts/compare_sb3.py --algo recurrent-ppo --env Plastic/Maze-v0 --episodes 3000 --out runs/maze-rppo-0
+    python scripts/compare_sb3.py --algo recurrent-ppo --core modulated --hidden 64 --env Plastic/Maze-v0 \
+        --episodes 3000 --out runs/maze-rppo-modulated-0
     python scripts/plot.py runs/maze-* --x wall_time --out maze_vs_sb3.png
 
-The run directory gets config.json (core "sb3-a2c" / "sb3-recurrent-ppo", so that plot.py groups these runs apart
-from ours) and metrics.csv with one row per --batch finished episodes: iteration, episodes, env_steps,
-reward_mean (mean reward per episode of those episodes), reward_std, wall_time. Reward per episode and wall time
-are therefore comparable with scripts/train.py runs. The SB3 hyper-parameters are SB3's defaults except the
+``--core`` puts that plastic_core core in RecurrentPPO instead of its LSTM (``agents.sb3.PlasticPolicy``). The run
+directory gets config.json (core "sb3-a2c" / "sb3-recurrent-ppo" / "sb3-recurrent-ppo-<core>", so that plot.py
+groups these runs apart from ours) and metrics.csv with one row per --batch finished episodes: iteration, episodes,
+env_steps, reward_mean (mean reward per episode of those episodes), reward_std, wall_time. Reward per episode and
+wall time are therefore comparable with scripts/train.py runs. The SB3 hyper-parameters are SB3's defaults except the
 discount, which is the env's (0.9 for the Plastic/ envs); --resume is not supported.
 """
 
@@ -38,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=30, help="finished episodes per metrics row (default 30)")
     p.add_argument("--gamma", type=float, default=None, help="discount (default: the env's, see agents/config.py)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: SB3's for the algorithm)")
+    p.add_argument("--core", default=None, help="recurrent-ppo only: this plastic_core core (rnn, lstm, plastic, "
+                   "modulated, retroactive, plastic_lstm) instead of SB3's LSTM (agents.sb3.PlasticPolicy)")
+    p.add_argument("--hidden", type=int, default=64, help="with --core: the core's hidden units (default 64)")
+    p.add_argument("--core-kwargs", type=json.loads, default=None, help="with --core: the core's options as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -97,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from agents.config import env_defaults
     from agents.logger import MetricsLog
     from agents.run import RunDir
+    from agents.sb3 import make_model
 
     env_kwargs = dict(args.env_kwargs or {})
     try:
@@ -117,24 +126,24 @@ def main(argv: list[str] | None = None) -> int:
             "env_id": args.env, "env_kwargs": env_kwargs, "episodes": args.episodes, "seed": args.seed,
             "n_envs": args.n_envs, "batch": args.batch, "gamma": gamma, "lr": args.lr, "episode_length": steps,
         }
-        run = RunDir.create(args.out, config, how_to_continue="SB3 runs cannot be resumed: delete it to train "
-                            "again, or choose another output directory")
-    except (ValueError, TypeError, OSError) as error:
+        if args.core is not None:
+            config.update(core=f"{name}-{args.core}", policy="PlasticPolicy", sb3_core=args.core, hidden=args.hidden,
+                          core_kwargs=args.core_kwargs or {})
+        hyper = {"gamma": gamma, "seed": args.seed, "device": "cpu", "verbose": 0}
+        if args.lr is not None:
+            hyper["learning_rate"] = args.lr
+        vec_env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
+        try:  # bad core settings and an impossible rollout buffer are refused here, before the run directory
+            model = make_model(args.algo, vec_env, args.core, args.hidden, args.core_kwargs, **hyper)
+            run = RunDir.create(args.out, config, how_to_continue="SB3 runs cannot be resumed: delete it to train "
+                                "again, or choose another output directory")
+        except BaseException:
+            vec_env.close()
+            raise
+    except (ValueError, TypeError, OSError, MemoryError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
 
-    vec_env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
-    hyper = {"gamma": gamma, "seed": args.seed, "device": "cpu", "verbose": 0}
-    if args.lr is not None:
-        hyper["learning_rate"] = args.lr
-    if args.algo == "a2c":
-        from stable_baselines3 import A2C
-
-        model = A2C("MlpPolicy", vec_env, **hyper)
-    else:
-        from sb3_contrib import RecurrentPPO
-
-        model = RecurrentPPO("MlpLstmPolicy", vec_env, **hyper)
     started = time.perf_counter()
     try:
         with MetricsLog(run.path) as log:
@@ -152,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         run.release()
         vec_env.close()
-    print(f"{args.out}: {name}, {callback.rows * args.batch} episodes logged in {time.perf_counter() - started:.1f} s")
+    elapsed = time.perf_counter() - started
+    print(f"{args.out}: {config['core']}, {callback.rows * args.batch} episodes logged in {elapsed:.1f} s")
     return 0
 
 
