@@ -84,9 +84,10 @@ def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "index.md", content=front_page()))
     for env_id in envs.ENV_IDS:
         files.append(File.generated(config, env_page_path(env_id), content=env_page(env_id)))
-    for path in sorted((ROOT / "results").iterdir()):
+    for path in sorted((ROOT / "results").rglob("*")):
         if path.suffix in (".md", ".png"):
-            files.append(File.generated(config, f"results/{path.name}", abs_src_path=str(path),
+            name = path.relative_to(ROOT / "results").as_posix()
+            files.append(File.generated(config, f"results/{name}", abs_src_path=str(path),
                                         inclusion=InclusionLevel.NOT_IN_NAV))  # linked from the pages
     return files
 
