@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from agents.cli.run_options import stop_sweep_cleanly
 from agents.sweep.grid import Sweep, parse_cores, run_state
 from agents.sweep.report import figures, markdown_table, summarise_run
 from agents.sweep.runner import Job, describe, plan, run_jobs
@@ -114,14 +115,7 @@ def run_all(args: argparse.Namespace, base: Path) -> tuple[list[Path], list[list
 
 def main(argv: list[str] | None = None) -> int:
     """Run the reproduction; Ctrl-C or SIGTERM stops its sweep cleanly (the runs checkpoint, Ray is shut down)."""
-    from agents.sweep.runner import SweepInterrupted
-
-    try:
-        return _main(argv)
-    except SweepInterrupted as stop:
-        print(f"reproduce_rl.py: {stop}; Ray is shut down. Run the same command again to continue",
-              file=sys.stderr)
-        return stop.exit_code
+    return stop_sweep_cleanly("reproduce_rl.py", lambda: _main(argv))
 
 
 def _main(argv: list[str] | None = None) -> int:

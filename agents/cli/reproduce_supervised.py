@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.cli.run_options import stop_sweep_cleanly
 from agents.evaluation import mean_confidence_interval
 from agents.logger import read_metrics
 from agents.supervised import (
@@ -297,14 +298,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the reproduction; Ctrl-C or SIGTERM stops its sweep cleanly (the runs checkpoint, Ray is shut down)."""
-    from agents.sweep.runner import SweepInterrupted
-
-    try:
-        return _main(argv)
-    except SweepInterrupted as stop:
-        print(f"reproduce_supervised.py: {stop}; Ray is shut down. Run the same command again to continue",
-              file=sys.stderr)
-        return stop.exit_code
+    return stop_sweep_cleanly("reproduce_supervised.py", lambda: _main(argv))
 
 
 def _main(argv: list[str] | None = None) -> int:

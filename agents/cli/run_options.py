@@ -110,3 +110,15 @@ def resume_flags(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     if (allow or repair) and not args.resume:
         raise ValueError("--allow-nonexact and --repair-metrics apply to --resume only")
     return resume_policy(allow_nonexact=allow, repair_metrics=repair)
+
+
+def stop_sweep_cleanly(prog: str, job: Callable[[], int]) -> int:
+    """``job()``, a command that runs a sweep; Ctrl-C or SIGTERM stops that sweep cleanly (the runs checkpoint,
+    Ray is shut down): one line saying how to continue, and the signal's exit status."""
+    from agents.sweep.runner import SweepInterrupted
+
+    try:
+        return job()
+    except SweepInterrupted as stop:
+        print(f"{prog}: {stop}; Ray is shut down. Run the same command again to continue", file=sys.stderr)
+        return stop.exit_code

@@ -5,7 +5,6 @@ Each test reproduces one fault of the issue's probe; tiny runs (ReversalBandit, 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import errno
 import json
@@ -21,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from cases import disk as disk_cases
 
 import envs  # noqa: F401
 from agents import checkpoint as checkpoint_module
@@ -246,33 +246,7 @@ def test_sigint_with_tensorboard_exits_within_5_seconds(tmp_path, signal_name):
 
 
 # -- 6. one line for every fault ------------------------------------------------------------------------------------
-@pytest.fixture
-def small_disk(tmp_path):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
-
-
-def fill(disk: Path) -> Path:
-    """Fill ``disk`` to the last byte."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        with contextlib.suppress(OSError):
-            while True:
-                os.write(fd, b"\0" * 4096)
-        with contextlib.suppress(OSError):
-            while True:
-                os.write(fd, b"\0")
-    finally:
-        os.close(fd)
-    return filler
+fill = disk_cases.fill  # the small_disk fixture: tests/conftest.py
 
 
 def test_disk_full_gives_one_line_and_a_resumable_run(small_disk, capsys):

@@ -21,6 +21,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 import torch
+from cases import disk as disk_cases
 
 import envs  # noqa: F401
 from agents import run as run_module
@@ -345,30 +346,7 @@ def test_a_stopped_or_killed_sweep_driver_leaves_no_process(tmp_path, signal_nam
 
 
 # -- 5. disk full at the very start -----------------------------------------------------------------------------------
-@pytest.fixture
-def small_disk(tmp_path):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        for block in (4096, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    os.write(fd, b"\0" * block)
-    finally:
-        os.close(fd)
-    return filler
+fill = disk_cases.fill  # the small_disk fixture: tests/conftest.py
 
 
 def test_disk_full_at_the_start_leaves_no_lock_and_the_same_command_then_starts(small_disk, capsys):
