@@ -38,10 +38,10 @@ def first_reach(rows: list[dict], level: float, key: str, smooth: int) -> float:
 def summarise_run(out: Path, eval_episodes: int, reach: float | None, smooth: int = 0) -> dict:
     """One run's row data: core, hidden, seed, episodes, wall time, final reward, frozen-weight eval, params."""
     from agents.curves import final_value
-    from agents.files import read_settings_file
     from agents.logger import read_metrics
+    from agents.run import RunDir
 
-    config = read_settings_file(out / "config.json", "run config", fmt="json")
+    config = RunDir.read_config(out)
     rows = read_metrics(out / "metrics.csv")
     ys = np.array([r["reward_mean"] for r in rows])
     info = {
@@ -169,11 +169,11 @@ def run_dirs(folder: Path, finished_only: bool = False) -> list[Path]:
 
 def finished(run: Path) -> bool:
     """Whether the run directory ``run`` has logged the last iteration of its budget."""
-    from agents.files import read_settings_file
     from agents.logger import read_metrics
+    from agents.run import RunDir
 
     rows = read_metrics(run / "metrics.csv")
-    budget = read_settings_file(run / "config.json", "run config", fmt="json").get("episodes")
+    budget = RunDir.read_config(run).get("episodes")
     return bool(rows) and budget is not None and int(rows[-1]["episodes"]) >= int(budget)
 
 
